@@ -1,0 +1,274 @@
+"""REST API for collection: import, next-task and submit, exports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback import selectors, services
+from feedback.models import Choice, JudgmentSource, Project, Strength
+from flywheel.errors import InvalidInput, NotFound
+from flywheel.roles import IsAdminRole, IsCurator
+
+
+def _project(project_id: int) -> Project:
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise NotFound(f"No project with id {project_id}")
+    return project
+
+
+class JsonLinesParser(BaseParser):
+    """Hands the request body over as a stream so a large import is never read whole."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return stream
+
+
+class JsonlPlainParser(JsonLinesParser):
+    media_type = "application/jsonl"
+
+
+def _jsonl(rows: Iterator[dict[str, Any]]) -> StreamingHttpResponse:
+    return StreamingHttpResponse(
+        (json.dumps(row, ensure_ascii=False) + "\n" for row in rows), content_type="application/x-ndjson"
+    )
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "guidelines",
+            "overlap_k",
+            "gold_rate",
+            "lease_seconds",
+            "compare_enabled",
+            "write_enabled",
+            "is_active",
+        ]
+
+
+class ProjectListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        guidelines = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        overlap_k = serializers.IntegerField(required=False, min_value=1, max_value=50, default=3)
+        gold_rate = serializers.FloatField(required=False, min_value=0, max_value=1, default=0.1)
+        lease_seconds = serializers.IntegerField(required=False, min_value=10, max_value=86_400, default=600)
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAdminRole()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(responses=ProjectOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        projects = selectors.projects_for(user=request.user)
+        return Response(ProjectOutputSerializer(projects, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(actor=request.user, **data.validated_data)
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectImportApi(APIView):
+    """Bulk import of prompts, responses and comparison tasks as JSON Lines.
+
+    Send the file as multipart field `file`, or the raw body as `application/x-ndjson`.
+    Each line is an object with `type` (prompt, response, comparison) and an `external_id`
+    that makes re-imports idempotent. Invalid lines are reported with their line number.
+    """
+
+    permission_classes = [IsCurator]
+    parser_classes = [JsonLinesParser, JsonlPlainParser, MultiPartParser]
+
+    @extend_schema(
+        request={
+            "application/x-ndjson": OpenApiTypes.STR,
+            "multipart/form-data": inline_serializer("ImportUpload", {"file": serializers.FileField()}),
+        },
+        responses={
+            200: inline_serializer(
+                "ImportReport",
+                {
+                    "lines": serializers.IntegerField(),
+                    "created": serializers.DictField(child=serializers.IntegerField()),
+                    "existing": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _project(project_id)
+        upload = request.FILES.get("file") if hasattr(request, "FILES") else None
+        if upload is not None:
+            lines: Any = upload
+        elif request.content_type.split(";")[0] in (JsonLinesParser.media_type, JsonlPlainParser.media_type):
+            stream = request.data
+            lines = iter(stream.readline, b"") if stream is not None else iter(())
+        else:
+            raise InvalidInput(
+                "Send JSON Lines as multipart field 'file' or as an application/x-ndjson body",
+                field="file",
+            )
+        report = services.jsonl_import(project=project, lines=lines, actor=request.user)
+        return Response(report.as_dict())
+
+
+class AssignmentOutputSerializer(serializers.Serializer):
+    assignment_id = serializers.IntegerField(source="pk")
+    task_id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    shown_left = serializers.CharField(
+        source="left_side", help_text="Which response the UI draws on the left."
+    )
+    prompt = serializers.CharField(source="task.prompt.text")
+    response_a = serializers.CharField(source="task.response_a.text")
+    response_b = serializers.CharField(source="task.response_b.text")
+
+
+class NextTaskApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: AssignmentOutputSerializer, 204: OpenApiResponse(description="No task left for you")},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        assignment = services.assignment_next(project=_project(project_id), annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=request.user)
+        return Response(AssignmentOutputSerializer(assignment).data)
+
+
+class JudgmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    choice = serializers.CharField()
+    strength = serializers.CharField()
+    rationale = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SubmitApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        choice = serializers.ChoiceField(choices=Choice.choices)
+        strength = serializers.ChoiceField(
+            choices=Strength.choices, required=False, allow_blank=True, default=""
+        )
+        rationale = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=services.MAX_RATIONALE_CHARS,
+            trim_whitespace=False,
+        )
+        time_spent_ms = serializers.IntegerField(
+            required=False, min_value=0, max_value=86_400_000, allow_null=True
+        )
+        idempotency_key = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=services.MAX_KEY_CHARS
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={201: JudgmentOutputSerializer, 200: JudgmentOutputSerializer}
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)
+        judgment, created = services.comparison_submit(
+            assignment=assignment, annotator=request.user, source=JudgmentSource.API, **data.validated_data
+        )
+        return Response(
+            JudgmentOutputSerializer(judgment).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class SkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=services.MAX_SKIP_REASON_CHARS)
+
+    @extend_schema(request=InputSerializer, responses={200: OpenApiResponse(description="Skipped")})
+    def post(self, request: Request, assignment_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)
+        services.assignment_skip(
+            assignment=assignment, annotator=request.user, reason=data.validated_data["reason"]
+        )
+        return Response({"assignment_id": assignment.pk, "state": "skipped"})
+
+
+class JudgmentExportApi(APIView):
+    """Every judgment of a project, one JSON object per line."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses={(200, "application/x-ndjson"): OpenApiTypes.STR})
+    def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
+        project = _project(project_id)
+        rows = selectors.judgments_for_export(project=project).iterator(chunk_size=2000)
+        return _jsonl(selectors.judgment_as_dict(j) for j in rows)
+
+
+class PreferenceExportApi(APIView):
+    """The trust-weighted aggregated preference of every judged comparison, as JSON Lines."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses={(200, "application/x-ndjson"): OpenApiTypes.STR})
+    def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
+        project = _project(project_id)
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for pref in selectors.aggregated_preferences(project=project):
+                task, agg = pref.task, pref.aggregate
+                yield {
+                    "task_id": task.pk,
+                    "external_id": task.external_id,
+                    "prompt": task.prompt.text,
+                    "response_a": task.response_a.text,
+                    "response_b": task.response_b.text,
+                    "winner": agg.winner,
+                    "agreement": round(agg.agreement, 4),
+                    "votes": agg.votes,
+                    "weights": {k: round(v, 4) for k, v in sorted(agg.weights.items())},
+                    "margin": round(agg.margin, 4),
+                }
+
+        return _jsonl(rows())
+
+
+class AnnotatorStatsApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "AnnotatorStats",
+            {"annotators": serializers.ListField(), "alpha": serializers.FloatField(allow_null=True)},
+        )
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _project(project_id)
+        stats = selectors.annotator_stats(project=project)
+        return Response(
+            {"alpha": selectors.project_agreement(project=project), "annotators": [vars(s) for s in stats]}
+        )

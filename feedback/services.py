@@ -1,0 +1,596 @@
+"""Every state change in collection goes through one of these functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from feedback.models import (
+    Assignment,
+    AssignmentState,
+    Choice,
+    ComparisonTask,
+    Judgment,
+    JudgmentSource,
+    Project,
+    Prompt,
+    PromptSource,
+    Response,
+    ResponseSource,
+    Side,
+    Strength,
+)
+from feedback.validation import clean_optional_text, clean_text
+from flywheel.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
+from flywheel.models import User
+from flywheel.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+MAX_RATIONALE_CHARS = 5_000
+MAX_INSTRUCTION_CHARS = 8_000
+MAX_SKIP_REASON_CHARS = 500
+MAX_KEY_CHARS = 100
+MAX_EXTERNAL_ID_CHARS = 200
+_LEASE_ATTEMPTS = 20
+
+
+# --- Projects --------------------------------------------------------------------------------
+
+
+def project_create(
+    *,
+    actor: User | None,
+    name: str,
+    guidelines: str = "",
+    overlap_k: int = 3,
+    gold_rate: float = 0.1,
+    lease_seconds: int = 600,
+) -> Project:
+    name = clean_text(name, field="name", max_chars=200).strip()
+    if not isinstance(overlap_k, int) or isinstance(overlap_k, bool) or not 1 <= overlap_k <= 50:
+        raise InvalidInput("overlap_k must be a whole number from 1 to 50", field="overlap_k")
+    if not isinstance(gold_rate, int | float) or not 0 <= gold_rate <= 1:
+        raise InvalidInput("gold_rate must be a number from 0 to 1", field="gold_rate")
+    if not isinstance(lease_seconds, int) or not 10 <= lease_seconds <= 86_400:
+        raise InvalidInput("lease_seconds must be from 10 to 86400", field="lease_seconds")
+    with transaction.atomic():
+        if Project.objects.filter(name=name).exists():
+            raise Conflict(f"A project named {name!r} already exists", field="name")
+        project = Project.objects.create(
+            name=name,
+            guidelines=clean_optional_text(guidelines, field="guidelines", max_chars=64_000),
+            overlap_k=overlap_k,
+            gold_rate=float(gold_rate),
+            lease_seconds=lease_seconds,
+        )
+        audit_record(actor=actor, action="project.create", target=project, after={"name": name})
+    return project
+
+
+# --- Prompts, responses, demonstrations ------------------------------------------------------
+
+
+def prompt_create(
+    *,
+    project: Project,
+    text: str,
+    source: str = PromptSource.HUMAN,
+    author: User | None = None,
+    external_id: str = "",
+) -> Prompt:
+    text = clean_text(text, field="text")
+    return Prompt.objects.create(
+        project=project, text=text, source=source, author=author, external_id=external_id
+    )
+
+
+def response_create(
+    *,
+    prompt: Prompt,
+    text: str,
+    source: str,
+    author: User | None = None,
+    model_name: str = "",
+    external_id: str = "",
+) -> Response:
+    text = clean_text(text, field="text")
+    return Response.objects.create(
+        project_id=prompt.project_id,
+        prompt=prompt,
+        text=text,
+        source=source,
+        author=author,
+        model_name=model_name,
+        external_id=external_id,
+    )
+
+
+def demonstration_submit(*, project: Project, author: User, instruction: str, response: str) -> Response:
+    """An annotator writes an instruction and its ideal answer."""
+    if not project.is_active or not project.write_enabled:
+        raise Conflict("Writing demonstrations is turned off for this project")
+    instruction = clean_text(instruction, field="instruction", max_chars=MAX_INSTRUCTION_CHARS)
+    response = clean_text(response, field="response")
+    with transaction.atomic():
+        prompt = Prompt.objects.create(
+            project=project, text=instruction, source=PromptSource.HUMAN, author=author
+        )
+        return Response.objects.create(
+            project=project,
+            prompt=prompt,
+            text=response,
+            source=ResponseSource.DEMONSTRATION,
+            author=author,
+        )
+
+
+def comparison_task_create(
+    *,
+    project: Project,
+    prompt: Prompt,
+    response_a: Response,
+    response_b: Response,
+    priority: float = 0.0,
+    is_gold: bool = False,
+    gold_answer: str = "",
+    external_id: str = "",
+) -> ComparisonTask:
+    if response_a.pk == response_b.pk:
+        raise InvalidInput("A comparison needs two different responses", field="response_b")
+    for label, response in (("response_a", response_a), ("response_b", response_b)):
+        if response.prompt_id != prompt.pk:
+            raise InvalidInput(f"{label} answers a different prompt", field=label)
+    if prompt.project_id != project.pk:
+        raise InvalidInput("The prompt belongs to another project", field="prompt")
+    if is_gold and gold_answer not in Choice.values:
+        raise InvalidInput(
+            f"A gold task needs gold_answer, one of {', '.join(Choice.values)}", field="gold_answer"
+        )
+    return ComparisonTask.objects.create(
+        project=project,
+        prompt=prompt,
+        response_a=response_a,
+        response_b=response_b,
+        priority=float(priority),
+        is_gold=is_gold,
+        gold_answer=gold_answer if is_gold else "",
+        external_id=external_id,
+    )
+
+
+# --- Assignment ------------------------------------------------------------------------------
+
+
+def _live_leases(*, now: datetime) -> Q:
+    return Q(state=AssignmentState.ACTIVE, expires_at__gt=now)
+
+
+def task_load(*, task: ComparisonTask, now: datetime, excluding: User | None = None) -> int:
+    """Judgments plus live leases on a task: the seats taken out of overlap_k."""
+    leases = task.assignments.filter(_live_leases(now=now))
+    judgments = task.judgments.all()
+    if excluding is not None:
+        leases = leases.exclude(annotator=excluding)
+        judgments = judgments.exclude(annotator=excluding)
+    return judgments.count() + leases.count()
+
+
+def _count_subquery(qs: QuerySet[Any]) -> Coalesce:
+    counted = qs.order_by().values("task").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
+def _open_tasks(*, project: Project, annotator: User, gold: bool, now: datetime) -> QuerySet[ComparisonTask]:
+    qs = (
+        ComparisonTask.objects.filter(project=project, is_gold=gold)
+        .exclude(Exists(Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator)))
+        .exclude(
+            Exists(
+                Assignment.objects.filter(
+                    task=OuterRef("pk"), annotator=annotator, state=AssignmentState.SKIPPED
+                )
+            )
+        )
+    )
+    if not gold:
+        # Gold tasks are answered by everyone; everything else stops at overlap_k seats.
+        qs = qs.alias(
+            judged=_count_subquery(Judgment.objects.filter(task=OuterRef("pk"))),
+            leased=_count_subquery(
+                Assignment.objects.filter(task=OuterRef("pk")).filter(_live_leases(now=now))
+            ),
+        ).filter(judged__lt=project.overlap_k - F("leased"))
+    return qs.order_by("-priority", "id")
+
+
+def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) -> Assignment | None:
+    passed_over: list[int] = []
+    for _ in range(_LEASE_ATTEMPTS):
+        with transaction.atomic():
+            candidates = _open_tasks(project=project, annotator=annotator, gold=gold, now=now).exclude(
+                pk__in=passed_over
+            )
+            # skip_locked hands concurrent annotators different rows instead of a queue.
+            task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+            if task is None:
+                return None
+            # The count in the query above may predate a commit that landed while we waited
+            # for the lock; recount now that we hold it.
+            if not gold and task_load(task=task, now=now) >= project.overlap_k:
+                passed_over.append(task.pk)
+                continue
+            Assignment.objects.filter(task=task, annotator=annotator, state=AssignmentState.ACTIVE).update(
+                state=AssignmentState.EXPIRED, closed_at=now
+            )
+            return Assignment.objects.create(
+                task=task,
+                annotator=annotator,
+                leased_at=now,
+                expires_at=now + timedelta(seconds=project.lease_seconds),
+                left_side=random.choice([Side.A, Side.B]),
+            )
+    return None
+
+
+def assignment_next(
+    *, project: Project, annotator: User, now: datetime | None = None, rng: random.Random | None = None
+) -> Assignment | None:
+    """Lease the highest-priority open task this annotator has not judged or skipped.
+
+    A live lease the annotator already holds is returned again, so a reload never takes a
+    second seat. Gold tasks are drawn at the project's gold rate.
+    """
+    if not annotator.is_active:
+        raise PermissionDeniedError("This account is disabled")
+    if not project.is_active or not project.compare_enabled:
+        raise Conflict("Comparisons are turned off for this project")
+    now = now or timezone.now()
+    held = (
+        Assignment.objects.filter(
+            annotator=annotator, task__project=project, state=AssignmentState.ACTIVE, expires_at__gt=now
+        )
+        .select_related("task")
+        .order_by("leased_at")
+        .first()
+    )
+    if held is not None:
+        return held
+    draw = (rng or random).random()
+    order = (True, False) if project.gold_rate > 0 and draw < project.gold_rate else (False, True)
+    for gold in order:
+        lease = _lease_one(project=project, annotator=annotator, gold=gold, now=now)
+        if lease is not None:
+            return lease
+    return None
+
+
+def _own_assignment(*, assignment: Assignment, annotator: User) -> None:
+    if assignment.annotator_id != annotator.pk:
+        raise PermissionDeniedError("This assignment belongs to another annotator")
+
+
+def comparison_submit(
+    *,
+    assignment: Assignment,
+    annotator: User,
+    choice: str,
+    strength: str = "",
+    rationale: str = "",
+    time_spent_ms: int | None = None,
+    idempotency_key: str = "",
+    source: str = JudgmentSource.UI,
+    now: datetime | None = None,
+) -> tuple[Judgment, bool]:
+    """Record a judgment. Returns (judgment, created).
+
+    A repeated idempotency key returns the first judgment. A submit after the lease expired
+    is accepted while the task still has a free seat; otherwise it is a Conflict, and the
+    caller keeps the annotator's text on screen.
+    """
+    _own_assignment(assignment=assignment, annotator=annotator)
+    if choice not in Choice.values:
+        raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}", field="choice")
+    if strength not in ("", *Strength.values):
+        raise InvalidInput(f"strength must be one of {', '.join(Strength.values)}", field="strength")
+    if choice in (Choice.A, Choice.B) and not strength:
+        strength = Strength.CLEAR
+    if choice in (Choice.TIE, Choice.BOTH_BAD):
+        strength = ""
+    rationale = clean_optional_text(rationale, field="rationale", max_chars=MAX_RATIONALE_CHARS)
+    if not isinstance(idempotency_key, str) or len(idempotency_key) > MAX_KEY_CHARS:
+        raise InvalidInput(
+            f"idempotency_key must be a string of at most {MAX_KEY_CHARS} characters", field="idempotency_key"
+        )
+    if time_spent_ms is not None and (
+        not isinstance(time_spent_ms, int)
+        or isinstance(time_spent_ms, bool)
+        or not 0 <= time_spent_ms <= 86_400_000
+    ):
+        raise InvalidInput(
+            "time_spent_ms must be a whole number of milliseconds, at most a day", field="time_spent_ms"
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Every writer of a task's seats locks the task row first, so counts are exact.
+        task = ComparisonTask.objects.select_for_update().select_related("project").get(pk=assignment.task_id)
+        current = Assignment.objects.get(pk=assignment.pk)
+        if idempotency_key:
+            earlier = Judgment.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
+            if earlier is not None:
+                if earlier.task_id != task.pk:
+                    raise Conflict(
+                        "This idempotency key was already used for another task", field="idempotency_key"
+                    )
+                return earlier, False
+        if Judgment.objects.filter(task=task, annotator=annotator).exists():
+            raise Conflict("You have already judged this comparison", code="already_judged")
+        if current.state == AssignmentState.SKIPPED:
+            raise Conflict("You skipped this comparison", code="skipped")
+        lease_live = current.state == AssignmentState.ACTIVE and current.expires_at > now
+        if (
+            not lease_live
+            and not task.is_gold
+            and task_load(task=task, now=now, excluding=annotator) >= task.project.overlap_k
+        ):
+            raise Conflict(
+                "Your lease on this comparison expired and it has since received all the "
+                "judgments it needs. Your rationale is kept below; take the next task.",
+                code="task_full",
+            )
+        judgment = Judgment.objects.create(
+            task=task,
+            annotator=annotator,
+            assignment=current,
+            choice=choice,
+            strength=strength,
+            rationale=rationale,
+            left_side=current.left_side,
+            time_spent_ms=time_spent_ms,
+            idempotency_key=idempotency_key,
+            source=source,
+        )
+        Assignment.objects.filter(pk=current.pk).update(state=AssignmentState.SUBMITTED, closed_at=now)
+    return judgment, True
+
+
+def assignment_skip(
+    *, assignment: Assignment, annotator: User, reason: str, now: datetime | None = None
+) -> Assignment:
+    _own_assignment(assignment=assignment, annotator=annotator)
+    reason = clean_text(reason, field="reason", max_chars=MAX_SKIP_REASON_CHARS).strip()
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = Assignment.objects.filter(
+            pk=assignment.pk, state__in=[AssignmentState.ACTIVE, AssignmentState.EXPIRED]
+        ).update(state=AssignmentState.SKIPPED, skip_reason=reason, closed_at=now)
+        if updated != 1:
+            raise Conflict("This assignment is already closed")
+    assignment.refresh_from_db()
+    return assignment
+
+
+def leases_expire(*, now: datetime | None = None) -> int:
+    """Mark lapsed leases expired. Counting already ignores them; this keeps states honest."""
+    now = now or timezone.now()
+    return Assignment.objects.filter(state=AssignmentState.ACTIVE, expires_at__lte=now).update(
+        state=AssignmentState.EXPIRED, closed_at=now
+    )
+
+
+def assignment_get(*, assignment_id: int, annotator: User) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related(
+            "task__prompt", "task__response_a", "task__response_b", "task__project"
+        )
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        raise NotFound(f"No assignment with id {assignment_id}")
+    _own_assignment(assignment=assignment, annotator=annotator)
+    return assignment
+
+
+# --- Trust -----------------------------------------------------------------------------------
+
+
+def annotator_trust_refresh(*, now: datetime | None = None) -> int:
+    """Recompute every annotator's trust from gold accuracy and leave-one-out agreement."""
+    from feedback.selectors import annotator_evidence
+
+    now = now or timezone.now()
+    evidence = annotator_evidence()
+    changed = 0
+    for user_id, ev in evidence.items():
+        changed += User.objects.filter(pk=user_id).update(trust=round(ev.trust, 6), trust_updated_at=now)
+    return changed
+
+
+# --- Import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    created: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "response": 0, "comparison": 0})
+    existing: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "created": self.created,
+            "existing": self.existing,
+            "errors": self.errors,
+        }
+
+
+class _LineError(Exception):
+    pass
+
+
+def _str_field(
+    record: dict[str, Any], name: str, *, required: bool = True, max_chars: int = MAX_EXTERNAL_ID_CHARS
+) -> str:
+    value = record.get(name)
+    if value is None or value == "":
+        if required:
+            raise _LineError(f"{name} is required")
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _LineError(f"{name} must be a string")
+    if len(value) > max_chars:
+        raise _LineError(f"{name} is longer than {max_chars} characters")
+    return value
+
+
+def _lookup(model: Any, project: Project, external_id: str, what: str) -> Any:
+    obj = model.objects.filter(project=project, external_id=external_id).first()
+    if obj is None:
+        raise _LineError(f"unknown {what} external_id {external_id!r} (import it on an earlier line)")
+    return obj
+
+
+def _import_prompt(project: Project, record: dict[str, Any], actor: User | None) -> str:
+    external_id = _str_field(record, "external_id")
+    text = clean_text(record.get("text"), field="text")
+    existing = Prompt.objects.filter(project=project, external_id=external_id).first()
+    if existing is not None:
+        if existing.text != text:
+            raise _LineError(f"prompt {external_id!r} already exists with different text; not changed")
+        return "existing"
+    Prompt.objects.create(
+        project=project, text=text, source=PromptSource.IMPORTED, author=None, external_id=external_id
+    )
+    return "prompt"
+
+
+def _import_response(project: Project, record: dict[str, Any], actor: User | None) -> str:
+    external_id = _str_field(record, "external_id")
+    prompt = _lookup(Prompt, project, _str_field(record, "prompt_external_id"), "prompt")
+    text = clean_text(record.get("text"), field="text")
+    model_name = _str_field(record, "model_name", required=False)
+    existing = Response.objects.filter(project=project, external_id=external_id).first()
+    if existing is not None:
+        if existing.text != text or existing.prompt_id != prompt.pk:
+            raise _LineError(f"response {external_id!r} already exists with different content; not changed")
+        return "existing"
+    Response.objects.create(
+        project=project,
+        prompt=prompt,
+        text=text,
+        source=ResponseSource.IMPORTED,
+        model_name=model_name,
+        external_id=external_id,
+    )
+    return "response"
+
+
+def _import_comparison(project: Project, record: dict[str, Any], actor: User | None) -> str:
+    external_id = _str_field(record, "external_id")
+    prompt = _lookup(Prompt, project, _str_field(record, "prompt_external_id"), "prompt")
+    response_a = _lookup(Response, project, _str_field(record, "response_a_external_id"), "response")
+    response_b = _lookup(Response, project, _str_field(record, "response_b_external_id"), "response")
+    priority = record.get("priority", 0.0)
+    if isinstance(priority, bool) or not isinstance(priority, int | float):
+        raise _LineError("priority must be a number")
+    is_gold = record.get("is_gold", False)
+    if not isinstance(is_gold, bool):
+        raise _LineError("is_gold must be true or false")
+    gold_answer = _str_field(record, "gold_answer", required=False)
+    existing = ComparisonTask.objects.filter(project=project, external_id=external_id).first()
+    if existing is not None:
+        if (existing.prompt_id, existing.response_a_id, existing.response_b_id) != (
+            prompt.pk,
+            response_a.pk,
+            response_b.pk,
+        ):
+            raise _LineError(
+                f"comparison {external_id!r} already exists with different responses; not changed"
+            )
+        return "existing"
+    comparison_task_create(
+        project=project,
+        prompt=prompt,
+        response_a=response_a,
+        response_b=response_b,
+        priority=float(priority),
+        is_gold=is_gold,
+        gold_answer=gold_answer,
+        external_id=external_id,
+    )
+    return "comparison"
+
+
+_IMPORTERS = {"prompt": _import_prompt, "response": _import_response, "comparison": _import_comparison}
+
+
+def jsonl_import(*, project: Project, lines: Iterable[bytes | str], actor: User | None) -> ImportReport:
+    """Import prompts, responses and comparison tasks from JSON Lines, streaming.
+
+    Each line commits on its own, so one bad line costs only itself: it is reported with its
+    number and reason, and the rest import. Re-importing the same file creates nothing new.
+    """
+    report = ImportReport()
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                report.lines += 1
+                report.errors.append({"line": number, "reason": f"not valid UTF-8 ({exc.reason})"})
+                continue
+        if not raw.strip():
+            continue
+        report.lines += 1
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict):
+                raise _LineError("each line must be a JSON object")
+            kind = record.get("type")
+            if kind not in _IMPORTERS:
+                raise _LineError(f"type must be one of {', '.join(_IMPORTERS)}")
+            with transaction.atomic():
+                outcome = _IMPORTERS[kind](project, record, actor)
+        except json.JSONDecodeError as exc:
+            report.errors.append({"line": number, "reason": f"invalid JSON: {exc.msg} at column {exc.colno}"})
+            continue
+        except (_LineError, InvalidInput) as exc:
+            report.errors.append({"line": number, "reason": str(exc)})
+            continue
+        except IntegrityError as exc:
+            report.errors.append(
+                {"line": number, "reason": f"conflicts with existing data: {exc}".splitlines()[0]}
+            )
+            continue
+        if outcome == "existing":
+            report.existing += 1
+        else:
+            report.created[outcome] += 1
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="project.import",
+            target=project,
+            after=report.as_dict() | {"errors": len(report.errors)},
+        )
+    return report
+
+
+def settings_max_chars() -> int:
+    from django.conf import settings
+
+    return int(settings.FLYWHEEL_MAX_TEXT_CHARS)

@@ -1,0 +1,195 @@
+"""Annotator web UI: home, guidelines, compare, write. Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from feedback import selectors, services
+from feedback.models import Assignment, Choice, Project, Side, Strength
+from flywheel.errors import DomainError
+
+
+def _project(request: HttpRequest, project_id: int) -> Project:
+    return get_object_or_404(Project, pk=project_id, is_active=True)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    projects = [
+        (project, selectors.annotator_progress(project=project, annotator=request.user))  # type: ignore[arg-type]
+        for project in selectors.projects_for(user=request.user)  # type: ignore[arg-type]
+    ]
+    return render(request, "feedback/home.html", {"projects": projects})
+
+
+@login_required
+def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
+    return render(request, "feedback/guidelines.html", {"project": _project(request, project_id)})
+
+
+def _task_context(
+    request: HttpRequest, project: Project, assignment: Assignment | None, **extra: object
+) -> dict[str, object]:
+    context: dict[str, object] = {"project": project, "assignment": assignment, **extra}
+    if assignment is not None:
+        task = assignment.task
+        left, right = (
+            (task.response_a, task.response_b)
+            if assignment.left_side == Side.A
+            else (task.response_b, task.response_a)
+        )
+        context.update(
+            task=task,
+            left=left,
+            right=right,
+            choices=[
+                ("1", assignment.left_side, "A is better"),
+                ("2", Side.B if assignment.left_side == Side.A else Side.A, "B is better"),
+                ("3", Choice.TIE, "Tie"),
+                ("4", Choice.BOTH_BAD, "Both bad"),
+            ],
+            strengths=Strength.choices,
+            # One key per rendered form: a double click or a retried request submits once.
+            idempotency_key=extra.get("idempotency_key") or uuid.uuid4().hex,
+            show_suggestion=project.show_suggestions and task.suggested_preference is not None,
+            suggestion_left=(
+                None
+                if task.suggested_preference is None
+                else task.suggested_preference
+                if assignment.left_side == Side.A
+                else 1 - task.suggested_preference
+            ),
+        )
+    context["progress"] = selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
+    return context
+
+
+def _render_task(
+    request: HttpRequest, project: Project, assignment: Assignment | None, status: int = 200, **extra: object
+) -> HttpResponse:
+    template = "feedback/_task.html" if request.headers.get("HX-Request") else "feedback/compare.html"
+    return render(request, template, _task_context(request, project, assignment, **extra), status=status)
+
+
+@login_required
+def compare(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    try:
+        assignment = services.assignment_next(project=project, annotator=request.user)  # type: ignore[arg-type]
+    except DomainError as exc:
+        return render(
+            request,
+            "feedback/compare.html",
+            {"project": project, "page_error": exc.message},
+            status=exc.status,
+        )
+    if assignment is not None:
+        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=request.user)  # type: ignore[arg-type]
+    return _render_task(request, project, assignment)
+
+
+def _time_spent(raw: str | None) -> int | None:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        return None
+    return value if 0 <= value <= 86_400_000 else None
+
+
+@require_POST
+@login_required
+def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    try:
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)  # type: ignore[arg-type]
+        services.comparison_submit(
+            assignment=assignment,
+            annotator=request.user,  # type: ignore[arg-type]
+            choice=request.POST.get("choice", ""),
+            strength=request.POST.get("strength", ""),
+            rationale=request.POST.get("rationale", ""),
+            time_spent_ms=_time_spent(request.POST.get("time_spent_ms")),
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    except DomainError as exc:
+        # Re-render the same task with the error beside the field and the rationale kept,
+        # so nothing the annotator typed is lost.
+        current = (
+            Assignment.objects.filter(pk=assignment_id, annotator=request.user)
+            .select_related("task__prompt", "task__response_a", "task__response_b")
+            .first()
+        )
+        return _render_task(
+            request,
+            project,
+            current,
+            status=exc.status,
+            error=exc.message,
+            error_field=exc.field or "choice",
+            error_code=exc.code,
+            rationale=request.POST.get("rationale", ""),
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    return compare(request, project_id)
+
+
+@require_POST
+@login_required
+def compare_skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    try:
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)  # type: ignore[arg-type]
+        services.assignment_skip(
+            assignment=assignment, annotator=request.user, reason=request.POST.get("reason", "")
+        )  # type: ignore[arg-type]
+    except DomainError as exc:
+        current = (
+            Assignment.objects.filter(pk=assignment_id, annotator=request.user)
+            .select_related("task__prompt", "task__response_a", "task__response_b")
+            .first()
+        )
+        return _render_task(
+            request,
+            project,
+            current,
+            status=exc.status,
+            error=exc.message,
+            error_field="reason",
+            rationale=request.POST.get("rationale", ""),
+        )
+    return compare(request, project_id)
+
+
+@login_required
+def write(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    context: dict[str, object] = {
+        "project": project,
+        "max_instruction": services.MAX_INSTRUCTION_CHARS,
+        "max_response": services.settings_max_chars(),
+        "instruction": "",
+        "response": "",
+    }
+    status = 200
+    if request.method == "POST":
+        instruction = request.POST.get("instruction", "")
+        response = request.POST.get("response", "")
+        try:
+            services.demonstration_submit(
+                project=project, author=request.user, instruction=instruction, response=response
+            )  # type: ignore[arg-type]
+        except DomainError as exc:
+            context.update(
+                instruction=instruction, response=response, error=exc.message, error_field=exc.field
+            )
+            status = exc.status
+        else:
+            messages.success(request, "Saved. Thank you. Write another, or go back to comparing.")
+            return redirect("write", project_id=project.pk)
+    return render(request, "feedback/write.html", context, status=status)

@@ -1,0 +1,36 @@
+"""Every periodic job, declared once. `manage.py sync_schedule` writes these into
+django-celery-beat's tables, where admins can change the intervals in the admin; a sync
+never overwrites an interval an admin already changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+SCHEDULE: tuple[PeriodicJob, ...] = (
+    # Leases left open by a closed browser tab go back to the pool, so tasks never stall
+    # waiting on an annotator who has gone home.
+    PeriodicJob(
+        name="Expire stale assignment leases",
+        task="feedback.expire_leases",
+        every_seconds=60,
+        description="Return expired annotation leases to the pool.",
+    ),
+    # Trust feeds the weighted vote behind every aggregated preference; a few minutes of
+    # staleness is harmless, recomputing per judgment would not be.
+    PeriodicJob(
+        name="Refresh annotator trust",
+        task="feedback.refresh_trust",
+        every_seconds=300,
+        description="Recompute annotator trust from gold accuracy and agreement.",
+    ),
+)
