@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from feedback import selectors, services
 from feedback.models import Choice, JudgmentSource, Project, Strength
 from flywheel.errors import InvalidInput, NotFound
-from flywheel.roles import IsAdminRole, IsCurator
+from flywheel.roles import IsAdminRole, IsCurator, current_user
 
 
 def _project(project_id: int) -> Project:
@@ -72,18 +72,18 @@ class ProjectListApi(APIView):
         lease_seconds = serializers.IntegerField(required=False, min_value=10, max_value=86_400, default=600)
 
     def get_permissions(self) -> list[Any]:
-        return [IsAdminRole()] if self.request.method == "POST" else super().get_permissions()
+        return [IsAdminRole()] if self.request.method == "POST" else list(super().get_permissions())
 
     @extend_schema(responses=ProjectOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        projects = selectors.projects_for(user=request.user)
+        projects = selectors.projects_for(user=current_user(request))
         return Response(ProjectOutputSerializer(projects, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = services.project_create(actor=request.user, **data.validated_data)
+        project = services.project_create(actor=current_user(request), **data.validated_data)
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -121,14 +121,14 @@ class ProjectImportApi(APIView):
         if upload is not None:
             lines: Any = upload
         elif request.content_type.split(";")[0] in (JsonLinesParser.media_type, JsonlPlainParser.media_type):
-            stream = request.data
+            stream: Any = request.data
             lines = iter(stream.readline, b"") if stream is not None else iter(())
         else:
             raise InvalidInput(
                 "Send JSON Lines as multipart field 'file' or as an application/x-ndjson body",
                 field="file",
             )
-        report = services.jsonl_import(project=project, lines=lines, actor=request.user)
+        report = services.jsonl_import(project=project, lines=lines, actor=current_user(request))
         return Response(report.as_dict())
 
 
@@ -150,10 +150,10 @@ class NextTaskApi(APIView):
         responses={200: AssignmentOutputSerializer, 204: OpenApiResponse(description="No task left for you")},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        assignment = services.assignment_next(project=_project(project_id), annotator=request.user)
+        assignment = services.assignment_next(project=_project(project_id), annotator=current_user(request))
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=request.user)
+        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=current_user(request))
         return Response(AssignmentOutputSerializer(assignment).data)
 
 
@@ -192,9 +192,12 @@ class SubmitApi(APIView):
     def post(self, request: Request, assignment_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         judgment, created = services.comparison_submit(
-            assignment=assignment, annotator=request.user, source=JudgmentSource.API, **data.validated_data
+            assignment=assignment,
+            annotator=current_user(request),
+            source=JudgmentSource.API,
+            **data.validated_data,
         )
         return Response(
             JudgmentOutputSerializer(judgment).data,
@@ -210,9 +213,9 @@ class SkipApi(APIView):
     def post(self, request: Request, assignment_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         services.assignment_skip(
-            assignment=assignment, annotator=request.user, reason=data.validated_data["reason"]
+            assignment=assignment, annotator=current_user(request), reason=data.validated_data["reason"]
         )
         return Response({"assignment_id": assignment.pk, "state": "skipped"})
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from feedback import selectors, services
 from feedback.models import Assignment, Choice, Project, Side, Strength
 from flywheel.errors import DomainError
+from flywheel.roles import current_user
 
 
 def _project(request: HttpRequest, project_id: int) -> Project:
@@ -22,8 +23,8 @@ def _project(request: HttpRequest, project_id: int) -> Project:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = [
-        (project, selectors.annotator_progress(project=project, annotator=request.user))  # type: ignore[arg-type]
-        for project in selectors.projects_for(user=request.user)  # type: ignore[arg-type]
+        (project, selectors.annotator_progress(project=project, annotator=current_user(request)))
+        for project in selectors.projects_for(user=current_user(request))
     ]
     return render(request, "feedback/home.html", {"projects": projects})
 
@@ -66,7 +67,7 @@ def _task_context(
                 else 1 - task.suggested_preference
             ),
         )
-    context["progress"] = selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
+    context["progress"] = selectors.annotator_progress(project=project, annotator=current_user(request))
     return context
 
 
@@ -81,7 +82,7 @@ def _render_task(
 def compare(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
     try:
-        assignment = services.assignment_next(project=project, annotator=request.user)  # type: ignore[arg-type]
+        assignment = services.assignment_next(project=project, annotator=current_user(request))
     except DomainError as exc:
         return render(
             request,
@@ -90,7 +91,7 @@ def compare(request: HttpRequest, project_id: int) -> HttpResponse:
             status=exc.status,
         )
     if assignment is not None:
-        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=request.user)  # type: ignore[arg-type]
+        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=current_user(request))
     return _render_task(request, project, assignment)
 
 
@@ -107,10 +108,10 @@ def _time_spent(raw: str | None) -> int | None:
 def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     project = _project(request, project_id)
     try:
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)  # type: ignore[arg-type]
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         services.comparison_submit(
             assignment=assignment,
-            annotator=request.user,  # type: ignore[arg-type]
+            annotator=current_user(request),
             choice=request.POST.get("choice", ""),
             strength=request.POST.get("strength", ""),
             rationale=request.POST.get("rationale", ""),
@@ -121,7 +122,7 @@ def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) ->
         # Re-render the same task with the error beside the field and the rationale kept,
         # so nothing the annotator typed is lost.
         current = (
-            Assignment.objects.filter(pk=assignment_id, annotator=request.user)
+            Assignment.objects.filter(pk=assignment_id, annotator=current_user(request))
             .select_related("task__prompt", "task__response_a", "task__response_b")
             .first()
         )
@@ -144,13 +145,13 @@ def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) ->
 def compare_skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     project = _project(request, project_id)
     try:
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=request.user)  # type: ignore[arg-type]
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         services.assignment_skip(
-            assignment=assignment, annotator=request.user, reason=request.POST.get("reason", "")
-        )  # type: ignore[arg-type]
+            assignment=assignment, annotator=current_user(request), reason=request.POST.get("reason", "")
+        )
     except DomainError as exc:
         current = (
-            Assignment.objects.filter(pk=assignment_id, annotator=request.user)
+            Assignment.objects.filter(pk=assignment_id, annotator=current_user(request))
             .select_related("task__prompt", "task__response_a", "task__response_b")
             .first()
         )
@@ -182,8 +183,8 @@ def write(request: HttpRequest, project_id: int) -> HttpResponse:
         response = request.POST.get("response", "")
         try:
             services.demonstration_submit(
-                project=project, author=request.user, instruction=instruction, response=response
-            )  # type: ignore[arg-type]
+                project=project, author=current_user(request), instruction=instruction, response=response
+            )
         except DomainError as exc:
             context.update(
                 instruction=instruction, response=response, error=exc.message, error_field=exc.field
