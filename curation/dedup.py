@@ -242,8 +242,7 @@ def choose_lsh_params(
         if bands >= 2 and lsh_candidate_probability(threshold, bands, rows) >= min_recall:
             return bands, rows
     raise ValueError(
-        f"no bands x rows within {num_perm} permutations reaches recall {min_recall} "
-        f"at Jaccard {threshold}"
+        f"no bands x rows within {num_perm} permutations reaches recall {min_recall} at Jaccard {threshold}"
     )
 
 
@@ -537,8 +536,10 @@ def _minhash_matrix(
         nonempty = chunk_docs[counts[doc:last] > 0]
         if nonempty.size:
             width = stop - start
-            work = buffer[:, :width] if width <= _SHINGLES_PER_CHUNK else np.empty(
-                (scheme.num_perm, width), dtype=np.uint32
+            work = (
+                buffer[:, :width]
+                if width <= _SHINGLES_PER_CHUNK
+                else np.empty((scheme.num_perm, width), dtype=np.uint32)
             )
             np.multiply(a_col, hashed[None, start:stop], out=work)
             np.add(work, b_col, out=work)
@@ -547,9 +548,7 @@ def _minhash_matrix(
     return np.ascontiguousarray(result.T)
 
 
-def compute_signatures(
-    texts: Sequence[str], scheme: SignatureScheme | None = None
-) -> list[Signature]:
+def compute_signatures(texts: Sequence[str], scheme: SignatureScheme | None = None) -> list[Signature]:
     """Signatures for many texts at once (the fast path; batch 1,000+ texts)."""
     scheme = scheme or SignatureScheme()
     fingerprints, offsets = shingle_fingerprints_batch(texts, scheme.shingle_size)
@@ -629,7 +628,7 @@ class NearDupIndex:
             if options.pop("connection_class", None) is SSLConnection:
                 options["ssl"] = True
             # The trailing separator keeps index "a" from owning index "ab"'s keys.
-            self._prefix = f"flywheel:lsh:{name}:{self.params[0]}x{self.params[1]}:".encode()
+            self._prefix = f"flywheel:lsh:{name}:".encode()
             self._redis = redis.Redis(**options)
             self._claim_scheme()
             storage_config = {"type": "redis", "redis": options, "basename": self._prefix}
@@ -637,14 +636,27 @@ class NearDupIndex:
             num_perm=self.scheme.num_perm, params=self.params, storage_config=storage_config
         )
 
+    @property
+    def redis(self) -> Any:
+        """The Redis client of a Redis-backed index (``None`` in memory), for callers'
+        own bookkeeping keys next to the index."""
+        return self._redis
+
+    @property
+    def layout(self) -> str:
+        """Scheme id plus banding: what must match for two processes to share the index."""
+        return f"{self.scheme.id};bands={self.params[0]};rows={self.params[1]}"
+
     def _claim_scheme(self) -> None:
-        scheme_key = self._prefix + b"scheme"
-        self._redis.set(scheme_key, self.scheme.id.encode(), nx=True)
-        stored = self._redis.get(scheme_key)
-        if stored is not None and stored.decode() != self.scheme.id:
+        layout_key = self._prefix + b"layout"
+        # SET NX, then read back: whichever process got there first defines the
+        # index, and everyone else must agree with it.
+        self._redis.set(layout_key, self.layout.encode(), nx=True)
+        stored = self._redis.get(layout_key)
+        if stored is not None and stored.decode() != self.layout:
             raise SchemeMismatchError(
-                f"index {self._prefix.decode()!r} holds scheme {stored.decode()!r}, "
-                f"not {self.scheme.id!r}"
+                f"index {self._prefix.decode()!r} was built as {stored.decode()!r}, "
+                f"not {self.layout!r}; rebuild it or open it with the same scheme and params"
             )
 
     def insert(self, key: Key, signature: Signature) -> None:
@@ -854,9 +866,7 @@ def find_near_duplicate_pairs(
         left, right = int(nonblank[pair // count]), int(nonblank[pair % count])
         score = jaccard(shingle_set(left), shingle_set(right))
         if score >= threshold:
-            result.pairs.append(
-                VerifiedPair(keys[unique_docs[left]], keys[unique_docs[right]], score)
-            )
+            result.pairs.append(VerifiedPair(keys[unique_docs[left]], keys[unique_docs[right]], score))
         else:
             result.rejected_pairs += 1
     return result
@@ -901,9 +911,7 @@ def cluster_pairs(
             best = members[0]
         else:
             best = min(members, key=lambda i: (-scores.get(keys[i], -math.inf), i))
-        clusters.append(
-            Cluster(representative=keys[best], members=tuple(keys[i] for i in members))
-        )
+        clusters.append(Cluster(representative=keys[best], members=tuple(keys[i] for i in members)))
     clusters.sort(key=lambda cluster: position[cluster.members[0]])
     return clusters
 

@@ -26,10 +26,12 @@ __all__ = [
     "normalize_text",
 ]
 
-# Horizontal whitespace only: newlines are structure and are handled separately.
-# Includes NBSP, the Unicode space separators and zero-width characters that
-# copy/paste from web pages leaves behind.
-_HSPACE_RE = re.compile(r"[^\S\n]+|[\u200b\u200c\u200d\u2060\ufeff]+")
+# Horizontal whitespace only (NBSP and the Unicode space separators included):
+# newlines are structure and are handled separately.
+_HSPACE_RE = re.compile(r"[^\S\n]+")
+# Invisible characters that copy/paste from web pages leaves behind. ZWJ and
+# ZWNJ are not here: emoji sequences and Persian script need them.
+_INVISIBLE_RE = re.compile(r"[\u200b\u2060\ufeff]")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
@@ -40,7 +42,7 @@ def normalize_text(text: str) -> str:
     become LF and three or more newlines become one blank line. Line and
     paragraph breaks survive because they carry meaning in Markdown.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # U+2028/U+2029 are line/paragraph separators that str.splitlines() honours
     # but editors render inconsistently; map them to plain newlines.

@@ -1,0 +1,449 @@
+"""Heuristic quality rules for chat prompts and responses.
+
+The rules and most numbers come from Gopher (Rae et al., 2021, appendix A)
+and FineWeb's reimplementation of it in datatrove: mean word length 3-10, at
+least 80% of words containing a letter, at least 2 stop words, top 2/3/4-gram
+character coverage at most 0.20/0.18/0.16, at most 30% duplicate lines and
+paragraphs, at most 90% bullet lines and 30% lines ending in an ellipsis, and a
+symbol ('#', '...') to word ratio of at most 0.1.
+
+Those numbers were tuned on web pages of 50 to 100,000 words. Chat turns are
+shorter and differently shaped, so we changed them where a web-page rule would
+reject good chat data:
+
+* **Length.** Gopher wants >= 50 words. "Explain quantum entanglement" is a
+  fine prompt (3 words) and "Paris." a fine answer (1 word), so prompts need
+  2 words and responses 1; the upper bounds (4,000 / 8,000 words) only catch
+  pasted dumps.
+* **Rules that need enough text.** A mean over two words, or a stop-word count
+  in a five-word prompt, says nothing. Each such rule has a minimum word count
+  below which it is reported as "not applied" (it still passes): mean word
+  length from 5 words, stop words from 15 words for prompts (terse
+  instructions such as "Summarise: <pasted text>" skip articles) and 10 for
+  responses, line-based rules from 3 non-blank lines.
+* **Markdown and code.** Answers contain fenced code, headings and lists.
+  Word-shape rules (mean length, letters, stop words, symbols, keyboard mash)
+  look only at prose outside ``` fences; '#' at the start of a Markdown
+  heading is not a symbol; and an all-bullet answer is normal ("List three
+  ..."), so the bullet rule is off for responses and only applies to prompts.
+* **n-gram coverage** counts only an n-gram that repeats: in a ten-word prompt
+  every bigram is unique and Gopher's formula would still call the top one 20%
+  "coverage". A repeat means twice, or three times in texts under 20 words so
+  that "Tabs or spaces? Tabs or spaces?" survives while "hello hello hello
+  hello" does not. Overlapping occurrences are not double counted.
+* **Longest word** (not in Gopher) rejects a single 80-character token in
+  prose; URLs and file paths are exempt, code blocks are not looked at.
+* **Keyboard mash** (not in Gopher): short junk such as "asdfghjkl qwerty"
+  has letters, sane word lengths and is too short for the stop-word rule, so we
+  flag Latin-script words of 4+ letters that are mostly runs of neighbouring
+  keys on one QWERTY row, have six consonants in a row, or (from 5 letters) no
+  vowel; all-caps acronyms are exempt. Real words trip it occasionally
+  ("were", "tree"), so the rule fires only when at least half the words do.
+
+Chinese/Japanese/Korean characters count as one word each and such tokens are
+exempt from the longest-word cap, since those scripts do not space words.
+
+Known misses: non-English text
+fails the stop-word rule once it is long enough (set ``min_stop_words=0`` for
+such projects).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "PROMPT_THRESHOLDS",
+    "RESPONSE_THRESHOLDS",
+    "Kind",
+    "RuleResult",
+    "RuleThresholds",
+    "evaluate",
+    "failed_rules",
+    "results_to_json",
+    "thresholds_for",
+]
+
+Kind = Literal["prompt", "response"]
+
+
+@dataclass(frozen=True)
+class RuleThresholds:
+    """Per-project limits. ``None`` switches a rule off (it is still measured)."""
+
+    min_words: int = 2
+    max_words: int | None = 4000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    mean_word_length_min_words: int = 5
+    max_symbol_ratio: float | None = 0.1
+    min_alpha_word_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words_min_words: int = 15
+    max_dup_line_fraction: float | None = 0.3
+    max_dup_paragraph_fraction: float | None = 0.3
+    max_top_2gram_coverage: float | None = 0.20
+    max_top_3gram_coverage: float | None = 0.18
+    max_top_4gram_coverage: float | None = 0.16
+    max_bullet_line_ratio: float | None = 0.9
+    max_ellipsis_line_ratio: float | None = 0.3
+    line_rules_min_lines: int = 3
+    max_word_length: int | None = 60
+    max_keyboard_mash_ratio: float | None = 0.5
+
+
+PROMPT_THRESHOLDS = RuleThresholds()
+RESPONSE_THRESHOLDS = RuleThresholds(
+    min_words=1,
+    max_words=8000,
+    stop_words_min_words=10,
+    max_bullet_line_ratio=None,
+)
+_DEFAULTS: dict[str, RuleThresholds] = {
+    "prompt": PROMPT_THRESHOLDS,
+    "response": RESPONSE_THRESHOLDS,
+}
+
+
+def thresholds_for(kind: Kind, overrides: Mapping[str, Any] | None = None) -> RuleThresholds:
+    """Defaults for ``kind`` with a project's ``overrides`` (e.g. from a JSON field) applied."""
+    if kind not in _DEFAULTS:
+        raise ValueError(f"kind must be 'prompt' or 'response', not {kind!r}")
+    if not overrides:
+        return _DEFAULTS[kind]
+    known = {f.name for f in dataclasses.fields(RuleThresholds)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown rule thresholds: {', '.join(unknown)}")
+    return dataclasses.replace(_DEFAULTS[kind], **overrides)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule on one text. ``threshold`` is a number, ``[min, max]`` or ``None``."""
+
+    name: str
+    value: float
+    threshold: float | list[float | None] | None
+    passed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+def results_to_json(results: list[RuleResult]) -> list[dict[str, Any]]:
+    return [result.to_dict() for result in results]
+
+
+def failed_rules(results: list[RuleResult]) -> list[str]:
+    return [result.name for result in results if not result.passed]
+
+
+# A small English function-word list: Gopher's eight plus the commonest
+# pronouns, auxiliaries and prepositions, so that short well-formed English
+# reliably has two of them. A paragraph of words reads better than 130
+# one-per-line list items, hence the split.
+STOP_WORDS = frozenset(
+    """
+    a about above after again all also am an and any are as at be because been
+    before being between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers him his how i if in
+    into is it its itself just me more most my no nor not now of off on once only
+    or other our out over own same she should so some such than that the their
+    them then there these they this those through to too under until up very was
+    we were what when where which while who whom why will with would you your
+    """.split()  # noqa: SIM905
+)
+
+_SHORT_TEXT_WORDS = 20
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Markdown list/heading/quote markers are layout, not words.
+_MARKER_RE = re.compile(r"^(?:[-*+•‣◦▪●–>]|#{1,6}|\d{1,3}[.)])$")
+_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s")
+_BULLET_RE = re.compile(r"^\s*(?:[-*+•‣◦▪●–]|\d{1,3}[.)])\s")
+_ELLIPSIS_END_RE = re.compile(r"(?:\.\.\.|…)\s*$")
+_URL_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)\S+$", re.IGNORECASE)
+_EDGE_PUNCT = "\"'`()[]{}<>.,;:!?*_~-–—…«»“”‘’"
+_VOWELS = frozenset("aeiouyàáâäãåèéêëìíîïòóôöõùúûüýÿæœø")
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_POSITION = {char: (row, col) for row, keys in enumerate(_KEYBOARD_ROWS) for col, char in enumerate(keys)}
+_LATIN = frozenset("abcdefghijklmnopqrstuvwxyz") | _VOWELS
+# Six consonants in a row: "strengths" has five, "fjdksl" six.
+_RUN_RE = re.compile(r"[^aeiouy\W\d_]{6,}")
+
+
+@dataclass
+class _Text:
+    tokens: list[str]
+    prose_tokens: list[str]
+    prose_words: list[str]
+    prose: str
+    lines: list[str]
+    paragraphs: list[str]
+
+
+def _split(text: str) -> _Text:
+    prose_lines: list[str] = []
+    in_code = False
+    for line in text.splitlines():
+        if _FENCE_RE.match(line):
+            in_code = not in_code
+            continue
+        if not in_code:
+            prose_lines.append(line)
+    prose = "\n".join(prose_lines)
+    prose_tokens = [token for token in prose.split() if not _MARKER_RE.match(token)]
+    prose_words = [word for word in (token.strip(_EDGE_PUNCT) for token in prose_tokens) if word]
+    lines = [line.strip() for line in prose_lines if line.strip()]
+    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", prose) if block.strip()]
+    return _Text(
+        tokens=text.split(),
+        prose_tokens=prose_tokens,
+        prose_words=prose_words,
+        prose=prose,
+        lines=lines,
+        paragraphs=paragraphs,
+    )
+
+
+def _dup_fraction(items: list[str]) -> float:
+    if not items:
+        return 0.0
+    return (len(items) - len(set(items))) / len(items)
+
+
+def _top_ngram_coverage(words: list[str], n: int) -> float:
+    """Share of word characters inside occurrences of the most frequent n-gram."""
+    if len(words) < n:
+        return 0.0
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    top, count = Counter(grams).most_common(1)[0]
+    if count < (2 if len(words) >= _SHORT_TEXT_WORDS else 3):
+        return 0.0
+    covered = [False] * len(words)
+    for start, gram in enumerate(grams):
+        if gram == top:
+            covered[start : start + n] = [True] * n
+    total = sum(len(word) for word in words)
+    return sum(len(word) for word, hit in zip(words, covered, strict=True) if hit) / total
+
+
+def _is_mash(word: str) -> bool:
+    if word.isupper():
+        # Acronyms: "HTML", "SQL".
+        return False
+    letters = [char for char in word.lower() if char.isalpha()]
+    if len(letters) < 4 or any(char not in _LATIN for char in letters):
+        # The keyboard and vowel heuristics only mean something for Latin script.
+        return False
+    if len(letters) >= 5 and not any(char in _VOWELS for char in letters):
+        return True
+    if _RUN_RE.search("".join(letters)):
+        return True
+    positions = [_KEY_POSITION.get(char) for char in letters]
+    near = 0
+    for left, right in itertools.pairwise(positions):
+        if left and right and left[0] == right[0] and abs(left[1] - right[1]) <= 2:
+            near += 1
+    return near / (len(letters) - 1) >= 0.75
+
+
+def _is_path(token: str) -> bool:
+    return token.count("/") >= 2 or token.count("\\") >= 2
+
+
+def _range_rule(name: str, value: float, low: float | None, high: float | None, unit: str) -> RuleResult:
+    passed = (low is None or value >= low) and (high is None or value <= high)
+    shown = f"{value:g}"
+    bounds = f"[{'-' if low is None else f'{low:g}'}, {'-' if high is None else f'{high:g}'}]"
+    message = f"{unit} {shown} within {bounds}" if passed else f"{unit} {shown} outside {bounds}"
+    return RuleResult(name, value, [low, high], passed, message)
+
+
+def _max_rule(name: str, value: float, limit: float | None, what: str) -> RuleResult:
+    if limit is None:
+        return RuleResult(name, value, None, True, f"{what} {value:.3g}; rule off")
+    passed = value <= limit
+    relation = "<=" if passed else ">"
+    return RuleResult(name, value, limit, passed, f"{what} {value:.3g} {relation} {limit:g}")
+
+
+def _not_applied(name: str, value: float, threshold: Any, reason: str) -> RuleResult:
+    return RuleResult(name, value, threshold, True, f"not applied: {reason}")
+
+
+def evaluate(
+    text: str,
+    thresholds: RuleThresholds | Mapping[str, Any] | None = None,
+    kind: Kind = "prompt",
+) -> list[RuleResult]:
+    """Run every rule on ``text``; one :class:`RuleResult` per rule, always in the same order.
+
+    ``thresholds`` is a full :class:`RuleThresholds`, a mapping of overrides on
+    the defaults for ``kind``, or ``None`` for the defaults.
+    """
+    if thresholds is None or isinstance(thresholds, Mapping):
+        limits = thresholds_for(kind, thresholds)
+    else:
+        limits = thresholds
+    parts = _split(text)
+    results: list[RuleResult] = []
+
+    # Chinese and Japanese do not separate words with spaces; counting each
+    # ideograph/kana as a word is the usual rough equivalent.
+    word_count = sum(max(1, len(_CJK_RE.findall(token))) for token in parts.tokens)
+    results.append(_range_rule("word_count", word_count, limits.min_words, limits.max_words, "words"))
+
+    prose_count = len(parts.prose_words)
+    mean_length = sum(len(word) for word in parts.prose_words) / prose_count if prose_count else 0.0
+    if prose_count < limits.mean_word_length_min_words:
+        results.append(
+            _not_applied(
+                "mean_word_length",
+                mean_length,
+                [limits.min_mean_word_length, limits.max_mean_word_length],
+                f"{prose_count} prose words < {limits.mean_word_length_min_words}",
+            )
+        )
+    else:
+        results.append(
+            _range_rule(
+                "mean_word_length",
+                round(mean_length, 3),
+                limits.min_mean_word_length,
+                limits.max_mean_word_length,
+                "mean word length",
+            )
+        )
+
+    body = "\n".join(line for line in parts.prose.splitlines() if not _HEADING_RE.match(line))
+    symbols = body.count("#") + body.count("...") + body.count("…")
+    symbol_ratio = symbols / len(parts.prose_tokens) if parts.prose_tokens else 0.0
+    results.append(_max_rule("symbol_ratio", symbol_ratio, limits.max_symbol_ratio, "symbols per word"))
+
+    with_alpha = sum(1 for token in parts.prose_tokens if any(char.isalpha() for char in token))
+    alpha_ratio = with_alpha / len(parts.prose_tokens) if parts.prose_tokens else 1.0
+    if limits.min_alpha_word_ratio is None:
+        results.append(RuleResult("alpha_words", alpha_ratio, None, True, "rule off"))
+    else:
+        passed = alpha_ratio >= limits.min_alpha_word_ratio
+        relation = ">=" if passed else "<"
+        results.append(
+            RuleResult(
+                "alpha_words",
+                alpha_ratio,
+                limits.min_alpha_word_ratio,
+                passed,
+                f"{alpha_ratio:.0%} of words have a letter, {relation} {limits.min_alpha_word_ratio:.0%}",
+            )
+        )
+
+    stop_count = sum(1 for word in parts.prose_words if word.lower() in STOP_WORDS)
+    if limits.min_stop_words is None:
+        results.append(RuleResult("stop_words", stop_count, None, True, "rule off"))
+    elif prose_count < limits.stop_words_min_words:
+        results.append(
+            _not_applied(
+                "stop_words",
+                stop_count,
+                limits.min_stop_words,
+                f"{prose_count} prose words < {limits.stop_words_min_words}",
+            )
+        )
+    else:
+        passed = stop_count >= limits.min_stop_words
+        results.append(
+            RuleResult(
+                "stop_words",
+                stop_count,
+                limits.min_stop_words,
+                passed,
+                f"{stop_count} stop words, need {limits.min_stop_words}",
+            )
+        )
+
+    enough_lines = len(parts.lines) >= limits.line_rules_min_lines
+    line_reason = f"{len(parts.lines)} non-blank lines < {limits.line_rules_min_lines}"
+    dup_lines = _dup_fraction(parts.lines)
+    if enough_lines:
+        results.append(
+            _max_rule("dup_line_fraction", dup_lines, limits.max_dup_line_fraction, "duplicate lines")
+        )
+    else:
+        results.append(
+            _not_applied("dup_line_fraction", dup_lines, limits.max_dup_line_fraction, line_reason)
+        )
+    dup_paragraphs = _dup_fraction(parts.paragraphs)
+    if len(parts.paragraphs) >= 2:
+        results.append(
+            _max_rule(
+                "dup_paragraph_fraction",
+                dup_paragraphs,
+                limits.max_dup_paragraph_fraction,
+                "duplicate paragraphs",
+            )
+        )
+    else:
+        results.append(
+            _not_applied(
+                "dup_paragraph_fraction",
+                dup_paragraphs,
+                limits.max_dup_paragraph_fraction,
+                "fewer than 2 paragraphs",
+            )
+        )
+
+    gram_words = [word.lower() for word in parts.prose_words]
+    for n, limit in (
+        (2, limits.max_top_2gram_coverage),
+        (3, limits.max_top_3gram_coverage),
+        (4, limits.max_top_4gram_coverage),
+    ):
+        coverage = round(_top_ngram_coverage(gram_words, n), 4)
+        results.append(_max_rule(f"top_{n}gram_coverage", coverage, limit, f"top {n}-gram coverage"))
+
+    bullet_ratio = (
+        sum(1 for line in parts.lines if _BULLET_RE.match(line)) / len(parts.lines) if parts.lines else 0.0
+    )
+    ellipsis_ratio = (
+        sum(1 for line in parts.lines if _ELLIPSIS_END_RE.search(line)) / len(parts.lines)
+        if parts.lines
+        else 0.0
+    )
+    for name, value, limit, what in (
+        ("bullet_line_ratio", bullet_ratio, limits.max_bullet_line_ratio, "bullet lines"),
+        ("ellipsis_line_ratio", ellipsis_ratio, limits.max_ellipsis_line_ratio, "lines ending in '...'"),
+    ):
+        if enough_lines:
+            results.append(_max_rule(name, value, limit, what))
+        else:
+            results.append(_not_applied(name, value, limit, line_reason))
+
+    longest = max(
+        (
+            len(token)
+            for token in parts.prose_tokens
+            if not _URL_RE.match(token) and not _is_path(token) and not _CJK_RE.search(token)
+        ),
+        default=0,
+    )
+    results.append(_max_rule("longest_word", longest, limits.max_word_length, "longest word"))
+
+    alpha_words = [word for word in parts.prose_words if any(char.isalpha() for char in word)]
+    mash_ratio = sum(1 for word in alpha_words if _is_mash(word)) / len(alpha_words) if alpha_words else 0.0
+    results.append(_max_rule("keyboard_mash", mash_ratio, limits.max_keyboard_mash_ratio, "mashed words"))
+    return results
