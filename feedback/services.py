@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +35,7 @@ from feedback.models import (
 from feedback.validation import clean_optional_text, clean_text
 from flywheel.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
 from flywheel.models import User
+from flywheel.hooks import items_created
 from flywheel.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -90,9 +93,11 @@ def prompt_create(
     external_id: str = "",
 ) -> Prompt:
     text = clean_text(text, field="text")
-    return Prompt.objects.create(
+    prompt = Prompt.objects.create(
         project=project, text=text, source=source, author=author, external_id=external_id
     )
+    items_created(project_id=project.pk)
+    return prompt
 
 
 def response_create(
@@ -105,6 +110,7 @@ def response_create(
     external_id: str = "",
 ) -> Response:
     text = clean_text(text, field="text")
+    items_created(project_id=prompt.project_id)
     return Response.objects.create(
         project_id=prompt.project_id,
         prompt=prompt,
@@ -126,6 +132,7 @@ def demonstration_submit(*, project: Project, author: User, instruction: str, re
         prompt = Prompt.objects.create(
             project=project, text=instruction, source=PromptSource.HUMAN, author=author
         )
+        items_created(project_id=project.pk)
         return Response.objects.create(
             project=project,
             prompt=prompt,
@@ -454,6 +461,10 @@ def _str_field(
         raise _LineError(f"{name} must be a string")
     if len(value) > max_chars:
         raise _LineError(f"{name} is longer than {max_chars} characters")
+    # Identifiers never need control characters, and PostgreSQL rejects NUL outright: the
+    # lookup would fail with a database error instead of a line-numbered report.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise _LineError(f"{name} contains a control character")
     return value
 
 
@@ -505,8 +516,9 @@ def _import_comparison(project: Project, record: dict[str, Any], actor: User | N
     response_a = _lookup(Response, project, _str_field(record, "response_a_external_id"), "response")
     response_b = _lookup(Response, project, _str_field(record, "response_b_external_id"), "response")
     priority = record.get("priority", 0.0)
-    if isinstance(priority, bool) or not isinstance(priority, int | float):
-        raise _LineError("priority must be a number")
+    # JSON in Python admits NaN and Infinity, and a NaN priority sorts unpredictably.
+    if isinstance(priority, bool) or not isinstance(priority, int | float) or not math.isfinite(priority):
+        raise _LineError("priority must be a finite number")
     is_gold = record.get("is_gold", False)
     if not isinstance(is_gold, bool):
         raise _LineError("is_gold must be true or false")
@@ -567,6 +579,10 @@ def jsonl_import(*, project: Project, lines: Iterable[bytes | str], actor: User 
                 outcome = _IMPORTERS[kind](project, record, actor)
         except json.JSONDecodeError as exc:
             report.errors.append({"line": number, "reason": f"invalid JSON: {exc.msg} at column {exc.colno}"})
+            continue
+        except RecursionError:
+            # json.loads recurses per nesting level; a line of "[[[[..." would otherwise be a 500.
+            report.errors.append({"line": number, "reason": "invalid JSON: nested too deeply"})
             continue
         except (_LineError, InvalidInput) as exc:
             report.errors.append({"line": number, "reason": str(exc)})

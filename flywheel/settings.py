@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "flywheel",
     "feedback",
+    "curation",
     "workers",
 ]
 
@@ -140,7 +141,11 @@ BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    # How long a task a worker took but never acknowledged (it died) waits before another
+    # worker gets it. Longer than the longest task, or a slow task runs twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    }
 else:
     # kombu's filesystem transport: every process sharing FLYWHEEL_DATA_DIR shares the
     # queue, and nothing needs a server. Its folders must exist before anyone publishes.

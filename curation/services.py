@@ -1,0 +1,531 @@
+"""Curation: every prompt and response gets a CurationDecision, and snapshots freeze the
+kept data. The arithmetic lives in plain modules (text, dedup, rules, pii, classifier);
+this module adds the database, the locking and the audit trail."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from curation import dedup, pii, rules
+from curation.models import CurationDecision, CurationRun, CurationSettings, ItemKind, QualityModel, Status
+from curation.text import exact_hash
+from feedback.models import Project, Prompt, Response
+from flywheel.errors import Conflict, InvalidInput, NotFound
+from flywheel.models import User
+from flywheel.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "curation-1"
+CLAIM_TTL = timedelta(minutes=15)
+BATCH_SIZE = 200
+SCHEME = dedup.SignatureScheme()
+
+
+# --- Settings --------------------------------------------------------------------------------
+
+
+def curation_settings(*, project: Project) -> CurationSettings:
+    found, _ = CurationSettings.objects.get_or_create(project=project)
+    return found
+
+
+# --- Intake and claiming ---------------------------------------------------------------------
+
+
+def decisions_ensure(*, project_id: int) -> int:
+    """Create pending decisions for every prompt and response that has none yet."""
+    prompts = Prompt.objects.filter(project_id=project_id, curation__isnull=True).values_list("id", flat=True)
+    responses = Response.objects.filter(project_id=project_id, curation__isnull=True).values_list(
+        "id", flat=True
+    )
+    rows = [CurationDecision(project_id=project_id, kind=ItemKind.PROMPT, prompt_id=pk) for pk in prompts]
+    rows += [
+        CurationDecision(project_id=project_id, kind=ItemKind.RESPONSE, response_id=pk) for pk in responses
+    ]
+    # A concurrent intake may create some of the same rows; the one-to-one keys make that a no-op.
+    CurationDecision.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return len(rows)
+
+
+def decisions_claim(
+    *, project_id: int, token: str, limit: int = BATCH_SIZE, now: datetime | None = None
+) -> list[int]:
+    """Claim up to `limit` pending decisions. A claim older than CLAIM_TTL is presumed dead
+    (its worker crashed) and can be taken over."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            CurationDecision.objects.filter(project_id=project_id, status=Status.PENDING)
+            # A redelivered task carries the same token, so it resumes its own claims at once.
+            .filter(Q(claim_token="") | Q(claim_token=token) | Q(claimed_at__lt=now - CLAIM_TTL))
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        CurationDecision.objects.filter(id__in=ids).update(claim_token=token, claimed_at=now)
+    return ids
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Measured:
+    decision: CurationDecision
+    text: str
+    dedup_text: str
+    rules: list[rules.RuleResult]
+    pii: list[dict[str, Any]]
+    exact_hash: str
+    signature: dedup.Signature
+    shingles: Any
+    quality: float | None = None
+
+
+def _dedup_text(decision: CurationDecision) -> str:
+    # A response is a duplicate only together with its prompt: two prompts may legitimately
+    # share the answer "I don't know", but the same demonstration twice is one demonstration.
+    if decision.kind == ItemKind.RESPONSE:
+        response = decision.response
+        assert response is not None
+        return f"{response.prompt.text}\n\n{response.text}"
+    return decision.item.text
+
+
+def _measure(decisions: list[CurationDecision], cfg: CurationSettings) -> list[_Measured]:
+    texts = [d.item.text for d in decisions]
+    dedup_texts = [_dedup_text(d) for d in decisions]
+    signatures = dedup.compute_signatures(dedup_texts, SCHEME)
+    measured = []
+    for decision, text, dtext, signature in zip(decisions, texts, dedup_texts, signatures, strict=True):
+        overrides = (cfg.rule_overrides or {}).get(decision.kind, {})
+        measured.append(
+            _Measured(
+                decision=decision,
+                text=text,
+                dedup_text=dtext,
+                rules=rules.evaluate(text, overrides, kind=decision.kind),  # type: ignore[arg-type]
+                pii=[{"kind": m.kind, "start": m.start, "end": m.end} for m in pii.find_pii(text)],
+                exact_hash=exact_hash(dtext),
+                signature=signature,
+                shingles=dedup.shingle_fingerprints(dtext, SCHEME.shingle_size),
+            )
+        )
+    _score_quality(measured, cfg)
+    return measured
+
+
+def _score_quality(measured: list[_Measured], cfg: CurationSettings) -> None:
+    model_row = QualityModel.objects.filter(project_id=cfg.project_id, is_active=True).first()
+    if model_row is None or not measured:
+        return
+    from curation import classifier, embeddings
+    from curation.quality import load_quality_model
+
+    model = load_quality_model(model_row)
+    if model is None:
+        return
+    vectors = embeddings.embed([m.text for m in measured])
+    for item, vector, prob in zip(
+        measured, vectors, classifier.keep_probability(model, vectors), strict=True
+    ):
+        item.quality = float(prob)
+        item.decision.embedding = embeddings.to_bytes(vector)
+
+
+# --- The near-duplicate index ----------------------------------------------------------------
+
+
+class _IndexCache:
+    """Per-process LSH indexes, topped up from the database under the project lock.
+
+    Each decision gets a per-project `dedup_seq` when it is indexed, in lock order, so
+    "everything after seq N" is a complete description of what an index is missing. With
+    REDIS_URL the index and its watermark live in Redis and every worker shares them.
+    """
+
+    def __init__(self) -> None:
+        self._memory: dict[tuple[int, str, float], tuple[dedup.NearDupIndex, int]] = {}
+
+    def get(self, *, cfg: CurationSettings, kind: str, threshold: float) -> tuple[dedup.NearDupIndex, int]:
+        key = (cfg.project_id, kind, threshold)
+        if settings.REDIS_URL:
+            name = _index_name(cfg.index_epoch, kind, threshold)
+            index = dedup.NearDupIndex(
+                scheme=SCHEME, threshold=threshold, redis_url=settings.REDIS_URL, name=name
+            )
+            raw = index._redis.get(_watermark_key(name))
+            return index, int(raw or 0)
+        if key not in self._memory:
+            self._memory[key] = (dedup.NearDupIndex(scheme=SCHEME, threshold=threshold), 0)
+        return self._memory[key]
+
+    def set_watermark(
+        self, *, cfg: CurationSettings, kind: str, threshold: float, index: dedup.NearDupIndex, seq: int
+    ) -> None:
+        key = (cfg.project_id, kind, threshold)
+        if settings.REDIS_URL:
+            index._redis.set(_watermark_key(_index_name(cfg.index_epoch, kind, threshold)), seq)
+        else:
+            self._memory[key] = (index, seq)
+
+    def forget(self, *, project_id: int) -> None:
+        for key in [k for k in self._memory if k[0] == project_id]:
+            del self._memory[key]
+
+
+def _index_name(epoch: str, kind: str, threshold: float) -> str:
+    return f"{epoch}.{kind}.t{threshold:g}"
+
+
+def _watermark_key(name: str) -> str:
+    return f"flywheel:lsh-watermark:{SCHEME.id}:{name}"
+
+
+INDEXES = _IndexCache()
+
+
+def _top_up(index: dedup.NearDupIndex, *, project_id: int, kind: str, after_seq: int) -> int:
+    rows = (
+        CurationDecision.objects.filter(project_id=project_id, kind=kind, dedup_seq__gt=after_seq)
+        .exclude(signature=None)
+        .order_by("dedup_seq")
+        .values_list("id", "signature", "dedup_seq")
+    )
+    last = after_seq
+    batch = []
+    for pk, raw, seq in rows.iterator(chunk_size=2000):
+        if pk not in index:
+            batch.append((pk, dedup.Signature.from_bytes(bytes(raw), expected=SCHEME)))
+        last = seq
+    if batch:
+        index.insert_many(batch)
+    return last
+
+
+def _fetch_shingles(keys: list[Any]) -> dict[Any, Any]:
+    # Pending rows are not decided yet in this pass (a re-curation resets everything to
+    # pending): matching them would chain onto stale cluster links.
+    rows = (
+        CurationDecision.objects.filter(id__in=keys)
+        .exclude(shingles=None)
+        .exclude(status=Status.PENDING)
+        .values_list("id", "shingles")
+    )
+    return {pk: dedup.unpack_shingles(bytes(raw)) for pk, raw in rows}
+
+
+# --- Deciding --------------------------------------------------------------------------------
+
+
+def _final_status(decision: CurationDecision, cfg: CurationSettings) -> str:
+    if decision.override_status:
+        return decision.override_status
+    reasons = decision.reasons
+    if any(r["rule"] in ("exact_duplicate", "near_duplicate") for r in reasons):
+        return Status.REJECTED
+    if any(r["rule"].startswith("rule:") for r in reasons):
+        return Status.REJECTED
+    if decision.quality_score is not None:
+        if decision.quality_score < cfg.classifier_reject_below:
+            return Status.REJECTED
+        if decision.quality_score < cfg.classifier_review_below:
+            return Status.NEEDS_REVIEW
+    return Status.KEPT
+
+
+def _quality_key(decision: CurationDecision) -> tuple[float, int]:
+    return (-(decision.quality_score if decision.quality_score is not None else -1.0), decision.pk)
+
+
+def _duplicate_reason(kind: str, jaccard: float, threshold: float, representative_id: int) -> dict[str, Any]:
+    return {
+        "rule": kind,
+        "value": round(jaccard, 4),
+        "threshold": threshold if kind == "near_duplicate" else 1.0,
+        "of": representative_id,
+        "message": f"{'exact' if kind == 'exact_duplicate' else 'near'} duplicate of item {representative_id}"
+        + (f" (Jaccard {jaccard:.3f} ≥ {threshold:g})" if kind == "near_duplicate" else ""),
+    }
+
+
+def _strip_duplicate_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in reasons if r["rule"] not in ("exact_duplicate", "near_duplicate")]
+
+
+def _join_cluster(
+    decision: CurationDecision,
+    representative: CurationDecision,
+    *,
+    kind: str,
+    jaccard: float,
+    cfg: CurationSettings,
+) -> None:
+    """Put `decision` in `representative`'s cluster, letting the policy pick who represents it."""
+    challenger_wins = (
+        _quality_key(decision) < _quality_key(representative)
+        if cfg.representative_policy == "quality"
+        else decision.pk < representative.pk
+    )
+    if not challenger_wins:
+        decision.cluster_representative = representative
+        decision.duplicate_jaccard = jaccard
+        decision.reasons = [
+            *_strip_duplicate_reasons(decision.reasons),
+            _duplicate_reason(kind, jaccard, cfg.near_dup_threshold, representative.pk),
+        ]
+        return
+    # The newcomer represents the cluster now: every member, the old representative too, points to it.
+    decision.cluster_representative = decision
+    decision.duplicate_jaccard = None
+    decision.reasons = _strip_duplicate_reasons(decision.reasons)
+    members = list(
+        CurationDecision.objects.filter(
+            Q(cluster_representative=representative) | Q(pk=representative.pk)
+        ).exclude(pk=decision.pk)
+    )
+    for member in members:
+        member.cluster_representative_id = decision.pk
+        member.reasons = [
+            *_strip_duplicate_reasons(member.reasons),
+            _duplicate_reason(kind, member.duplicate_jaccard or jaccard, cfg.near_dup_threshold, decision.pk),
+        ]
+        if member.pk == representative.pk:
+            member.duplicate_jaccard = jaccard
+        member.status = _final_status(member, cfg)
+        member.pipeline_status = _final_status(_without_override(member), cfg)
+    CurationDecision.objects.bulk_update(
+        members, ["cluster_representative", "reasons", "duplicate_jaccard", "status", "pipeline_status"]
+    )
+
+
+def _without_override(decision: CurationDecision) -> CurationDecision:
+    copy = CurationDecision(
+        pk=decision.pk, reasons=decision.reasons, quality_score=decision.quality_score, override_status=""
+    )
+    return copy
+
+
+@dataclass
+class BatchResult:
+    processed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def batch_process(*, project_id: int, decision_ids: list[int], token: str) -> BatchResult:
+    """Measure, deduplicate and decide a claimed batch. Safe to run twice: rows whose claim
+    was lost to another worker are left alone."""
+    result = BatchResult()
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None or not decision_ids:
+        return result
+    cfg = curation_settings(project=project)
+    decisions = list(
+        CurationDecision.objects.filter(id__in=decision_ids, claim_token=token)
+        .select_related("prompt", "response__prompt")
+        .order_by("id")
+    )
+    if not decisions:
+        return result
+    # The expensive part runs outside the lock, in parallel across workers.
+    measured = _measure(decisions, cfg)
+    try:
+        with transaction.atomic():
+            # One worker at a time decides duplicates for a project: this row lock is what
+            # stops two workers from both keeping members of one cluster.
+            cfg = CurationSettings.objects.select_for_update().get(pk=cfg.pk)
+            by_kind: dict[str, list[_Measured]] = {}
+            for item in measured:
+                by_kind.setdefault(item.decision.kind, []).append(item)
+            for kind, items in by_kind.items():
+                _decide_kind(project_id, kind, items, cfg, token, result)
+    except Exception:
+        INDEXES.forget(project_id=project_id)
+        raise
+    return result
+
+
+def _decide_kind(
+    project_id: int, kind: str, items: list[_Measured], cfg: CurationSettings, token: str, result: BatchResult
+) -> None:
+    threshold = cfg.near_dup_threshold
+    index, watermark = INDEXES.get(cfg=cfg, kind=kind, threshold=threshold)
+    watermark = _top_up(index, project_id=project_id, kind=kind, after_seq=watermark)
+    still_mine = set(
+        CurationDecision.objects.filter(id__in=[m.decision.pk for m in items], claim_token=token).values_list(
+            "id", flat=True
+        )
+    )
+    now = timezone.now()
+    for item in items:
+        decision = item.decision
+        if decision.pk not in still_mine:
+            continue
+        decision.reasons = [
+            {"rule": f"rule:{r.name}", "value": r.value, "threshold": r.threshold, "message": r.message}
+            for r in item.rules
+            if not r.passed
+        ]
+        decision.rules = rules.results_to_json(item.rules)
+        decision.pii = item.pii
+        decision.exact_hash = item.exact_hash
+        decision.signature = item.signature.to_bytes()
+        decision.signature_scheme = SCHEME.id
+        decision.shingles = dedup.pack_shingles(item.shingles)
+        decision.quality_score = item.quality
+        decision.cluster_representative = None
+        decision.duplicate_jaccard = None
+        exact = (
+            CurationDecision.objects.filter(project_id=project_id, kind=kind, exact_hash=item.exact_hash)
+            .exclude(pk=decision.pk)
+            .exclude(status=Status.PENDING)
+            .order_by("id")
+            .first()
+        )
+        joined = False
+        if exact is not None:
+            representative = exact.cluster_representative or exact
+            if representative.pk != decision.pk:
+                _join_cluster(decision, representative, kind="exact_duplicate", jaccard=1.0, cfg=cfg)
+                joined = True
+        if not joined:
+            matches = index.find_matches(item.signature, item.shingles, _fetch_shingles, exclude=decision.pk)
+            best = CurationDecision.objects.filter(pk=matches[0].key).first() if matches else None
+            representative = (best.cluster_representative or best) if best is not None else None
+            if representative is not None and representative.pk != decision.pk:
+                _join_cluster(
+                    decision, representative, kind="near_duplicate", jaccard=matches[0].jaccard, cfg=cfg
+                )
+            else:
+                decision.cluster_representative = decision
+        decision.pipeline_version = PIPELINE_VERSION
+        decision.pipeline_status = _final_status(_without_override(decision), cfg)
+        decision.status = _final_status(decision, cfg)
+        decision.processed_at = now
+        decision.claim_token = ""
+        decision.claimed_at = None
+        cfg.dedup_seq += 1
+        decision.dedup_seq = cfg.dedup_seq
+        decision.save()
+        if decision.pk not in index:
+            index.insert(decision.pk, item.signature)
+        watermark = cfg.dedup_seq
+        result.processed += 1
+        result.outcomes[str(decision.status)] += 1
+        for reason in decision.reasons:
+            result.reasons[reason["rule"]] += 1
+    cfg.save(update_fields=["dedup_seq"])
+    final = watermark
+    transaction.on_commit(
+        lambda: INDEXES.set_watermark(cfg=cfg, kind=kind, threshold=threshold, index=index, seq=final)
+    )
+
+
+def project_curate(
+    *,
+    project_id: int,
+    trigger: str = "auto",
+    token: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+    progress: Any = None,
+) -> CurationRun | None:
+    """Curate everything pending in a project, batch by batch, and record a CurationRun.
+
+    `token` names this run's claims; the Celery task passes its task id, so a redelivery
+    after a crash picks up exactly the rows the dead worker had claimed.
+    """
+    if not Project.objects.filter(pk=project_id).exists():
+        return None
+    decisions_ensure(project_id=project_id)
+    run = CurationRun.objects.create(project_id=project_id, trigger=trigger)
+    started = time.monotonic()
+    token = token or uuid.uuid4().hex
+    outcomes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    errors: list[dict[str, Any]] = []
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = decisions_claim(project_id=project_id, token=token, limit=batch_size)
+        if not ids:
+            break
+        batches += 1
+        try:
+            batch = batch_process(project_id=project_id, decision_ids=ids, token=token)
+        except Exception as exc:
+            logger.exception("curation batch failed for project %s", project_id)
+            errors.append({"error": f"{type(exc).__name__}: {exc}", "items": ids[:20]})
+            # Give the rows back at once instead of waiting for the claim to expire.
+            CurationDecision.objects.filter(id__in=ids, claim_token=token).update(
+                claim_token="", claimed_at=None
+            )
+            break
+        outcomes.update(batch.outcomes)
+        reasons.update(batch.reasons)
+        run.items += batch.processed
+        if progress is not None:
+            progress(batch.processed)
+    run.outcomes = dict(outcomes)
+    run.reasons = dict(reasons)
+    run.errors = errors
+    run.finished_at = timezone.now()
+    run.seconds = round(time.monotonic() - started, 3)
+    run.save()
+    return run
+
+
+def project_recurate_mark(*, project: Project, actor: User | None) -> int:
+    """Send every item of a project back through the pipeline. Curator overrides survive:
+    they are stored apart from what the pipeline measures."""
+    with transaction.atomic():
+        decisions_ensure(project_id=project.pk)
+        count = CurationDecision.objects.filter(project=project).update(
+            status=Status.PENDING, claim_token="", claimed_at=None
+        )
+        audit_record(actor=actor, action="curation.recurate", target=project, after={"items": count})
+    return count
+
+
+# --- Curator overrides -----------------------------------------------------------------------
+
+
+def decision_override(*, decision_id: int, actor: User, status: str, reason: str = "") -> CurationDecision:
+    if status not in (Status.KEPT, Status.REJECTED, ""):
+        raise InvalidInput("status must be kept, rejected, or empty to clear the override", field="status")
+    with transaction.atomic():
+        decision = CurationDecision.objects.select_for_update().filter(pk=decision_id).first()
+        if decision is None:
+            raise NotFound(f"No curation decision with id {decision_id}")
+        if decision.status == Status.PENDING and not decision.processed_at:
+            raise Conflict("This item has not been curated yet")
+        before = {"status": decision.status, "override_status": decision.override_status}
+        decision.override_status = status
+        decision.override_reason = reason
+        decision.overridden_by = actor if status else None
+        decision.overridden_at = timezone.now() if status else None
+        decision.status = status or decision.pipeline_status or Status.PENDING
+        decision.save(
+            update_fields=["override_status", "override_reason", "overridden_by", "overridden_at", "status"]
+        )
+        audit_record(
+            actor=actor,
+            action="curation.override",
+            target=decision,
+            before=before,
+            after={"status": decision.status, "override_status": status},
+            reason=reason,
+        )
+    return decision

@@ -1,0 +1,249 @@
+"""Dataset snapshots: frozen, verifiable sets of kept data, with TRL-ready exports.
+
+A snapshot's split is decided per near-duplicate cluster of prompts, keyed by the content
+hash of the cluster's representative: a prompt and all its near duplicates land in the
+same split, and the same prompt lands in the same split in every snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from curation import pii
+from curation.models import CurationDecision, CurationSettings, ItemKind, Snapshot, SnapshotItem, Status
+from curation.services import PIPELINE_VERSION, curation_settings
+from feedback.models import ComparisonTask, Judgment, Project, Response, ResponseSource
+from feedback.selectors import aggregated_preferences
+from flywheel.errors import Conflict
+from flywheel.models import User
+from flywheel.services import audit_record
+
+EXPORT_FILES = (
+    "sft_train.jsonl",
+    "sft_validation.jsonl",
+    "preferences_train.jsonl",
+    "preferences_validation.jsonl",
+)
+
+
+def split_for(group_hash: str, validation_percent: int) -> str:
+    bucket = int(hashlib.sha256(group_hash.encode()).hexdigest()[:8], 16) % 100
+    return SnapshotItem.Split.VALIDATION if bucket < validation_percent else SnapshotItem.Split.TRAIN
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _kept(project: Project) -> tuple[dict[int, CurationDecision], dict[int, CurationDecision]]:
+    decisions = CurationDecision.objects.filter(project=project, status=Status.KEPT).select_related(
+        "cluster_representative"
+    )
+    prompts = {d.prompt_id: d for d in decisions if d.kind == ItemKind.PROMPT and d.prompt_id}
+    responses = {d.response_id: d for d in decisions if d.kind == ItemKind.RESPONSE and d.response_id}
+    return prompts, responses
+
+
+def _group_hash(decision: CurationDecision) -> str:
+    representative = decision.cluster_representative or decision
+    return representative.exact_hash or decision.exact_hash
+
+
+def _settings_dict(cfg: CurationSettings) -> dict[str, Any]:
+    return {
+        "pipeline_version": PIPELINE_VERSION,
+        "rule_overrides": cfg.rule_overrides,
+        "near_dup_threshold": cfg.near_dup_threshold,
+        "representative_policy": cfg.representative_policy,
+        "preference_min_agreement": cfg.preference_min_agreement,
+        "validation_percent": cfg.validation_percent,
+    }
+
+
+def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> Snapshot:
+    """Freeze the project's kept data now, write the exports, and record the manifest."""
+    if CurationDecision.objects.filter(project=project, status=Status.PENDING).exists():
+        raise Conflict("Some items are still being curated; try again when the pipeline has caught up")
+    cfg = curation_settings(project=project)
+    kept_prompts, kept_responses = _kept(project)
+
+    sft: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
+    items: list[tuple[str, int, int | None, int | None, list[int]]] = []
+    demos = (
+        Response.objects.filter(project=project, source=ResponseSource.DEMONSTRATION, id__in=kept_responses)
+        .select_related("prompt")
+        .order_by("id")
+    )
+    for response in demos:
+        prompt_decision = kept_prompts.get(response.prompt_id)
+        if prompt_decision is None:
+            continue
+        split = split_for(_group_hash(prompt_decision), cfg.validation_percent)
+        sft[split].append(
+            {
+                "messages": [
+                    {"role": "user", "content": pii.redact(response.prompt.text)},
+                    {"role": "assistant", "content": pii.redact(response.text)},
+                ],
+                "id": f"response-{response.pk}",
+                "origin": "human",
+            }
+        )
+        items.append((split, response.prompt_id, response.pk, None, []))
+
+    prefs: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
+    judgment_ids: dict[int, list[int]] = {}
+    excluded = set(User.objects.filter(judgments_excluded=True).values_list("id", flat=True))
+    for judgment in Judgment.objects.filter(task__project=project, task__is_gold=False).values_list(
+        "task_id", "id", "annotator_id"
+    ):
+        if judgment[2] not in excluded:
+            judgment_ids.setdefault(judgment[0], []).append(judgment[1])
+    for preference in aggregated_preferences(project=project):
+        task, aggregate = preference.task, preference.aggregate
+        prompt_decision = kept_prompts.get(task.prompt_id)
+        if (
+            prompt_decision is None
+            or task.response_a_id not in kept_responses
+            or task.response_b_id not in kept_responses
+        ):
+            continue
+        if aggregate.winner not in ("a", "b") or aggregate.agreement < cfg.preference_min_agreement:
+            continue
+        chosen, rejected = (
+            (task.response_a, task.response_b)
+            if aggregate.winner == "a"
+            else (task.response_b, task.response_a)
+        )
+        split = split_for(_group_hash(prompt_decision), cfg.validation_percent)
+        prefs[split].append(
+            {
+                "prompt": pii.redact(task.prompt.text),
+                "chosen": pii.redact(chosen.text),
+                "rejected": pii.redact(rejected.text),
+                "margin": round(aggregate.margin, 4),
+                "agreement": round(aggregate.agreement, 4),
+                "votes": aggregate.votes,
+                "id": f"task-{task.pk}",
+            }
+        )
+        items.append((split, task.prompt_id, None, task.pk, judgment_ids.get(task.pk, [])))
+
+    with transaction.atomic():
+        # Lock the project's snapshot numbering so two curators creating at once get v1 and v2.
+        Project.objects.select_for_update().get(pk=project.pk)
+        version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
+        directory = Path(settings.EXPORT_DIR) / "snapshots" / str(project.pk) / f"v{version}"
+        directory.mkdir(parents=True, exist_ok=True)
+        counts = {
+            "sft_train": _write_jsonl(directory / "sft_train.jsonl", sft["train"]),
+            "sft_validation": _write_jsonl(directory / "sft_validation.jsonl", sft["validation"]),
+            "preferences_train": _write_jsonl(directory / "preferences_train.jsonl", prefs["train"]),
+            "preferences_validation": _write_jsonl(
+                directory / "preferences_validation.jsonl", prefs["validation"]
+            ),
+        }
+        manifest = {
+            "project": project.pk,
+            "version": version,
+            "settings": _settings_dict(cfg),
+            "prompts": sorted(
+                [pid, kept_prompts[pid].exact_hash] for pid in {i[1] for i in items} if pid in kept_prompts
+            ),
+            "responses": sorted([rid, kept_responses[rid].exact_hash] for rid in kept_responses),
+            "tasks": sorted(i[3] for i in items if i[3] is not None),
+            "judgments": sorted(j for i in items for j in i[4]),
+            "files": {name: _sha256_file(directory / name) for name in EXPORT_FILES},
+            "counts": counts,
+        }
+        (directory / "manifest.json").write_bytes(_canonical(manifest))
+        snapshot = Snapshot.objects.create(
+            project=project,
+            version=version,
+            created_by=actor,
+            note=note,
+            manifest=manifest,
+            content_hash=hashlib.sha256(_canonical(manifest)).hexdigest(),
+            directory=str(directory),
+            counts=counts,
+        )
+        rows = []
+        for split, prompt_id, response_id, task_id, _ in items:
+            rows.append(
+                SnapshotItem(
+                    snapshot=snapshot,
+                    split=split,
+                    prompt_id=prompt_id,
+                    response_id=response_id,
+                    task_id=task_id,
+                )
+            )
+        SnapshotItem.objects.bulk_create(rows, batch_size=1000)
+        through = SnapshotItem.judgments.through
+        links = [
+            through(snapshotitem_id=row.pk, judgment_id=jid)
+            for row, item in zip(rows, items, strict=True)
+            for jid in item[4]
+        ]
+        through.objects.bulk_create(links, batch_size=1000)
+        audit_record(
+            actor=actor, action="snapshot.create", target=snapshot, after={"version": version, **counts}
+        )
+    for name in (*EXPORT_FILES, "manifest.json"):
+        os.chmod(directory / name, 0o444)
+    return snapshot
+
+
+def snapshot_verify(*, snapshot: Snapshot) -> list[str]:
+    """Recompute every hash. Returns the problems found; an empty list means intact."""
+    problems = []
+    if hashlib.sha256(_canonical(snapshot.manifest)).hexdigest() != snapshot.content_hash:
+        problems.append("the stored manifest does not match the content hash")
+    directory = Path(snapshot.directory)
+    for name, expected in snapshot.manifest.get("files", {}).items():
+        path = directory / name
+        if not path.exists():
+            problems.append(f"{name} is missing")
+        elif _sha256_file(path) != expected:
+            problems.append(f"{name} changed since the snapshot was taken")
+    manifest_file = directory / "manifest.json"
+    if not manifest_file.exists() or manifest_file.read_bytes() != _canonical(snapshot.manifest):
+        problems.append("manifest.json on disk differs from the recorded manifest")
+    return problems
+
+
+def snapshot_split_of_prompts(*, snapshot: Snapshot) -> dict[int, set[str]]:
+    splits: dict[int, set[str]] = {}
+    for prompt_id, split in SnapshotItem.objects.filter(snapshot=snapshot).values_list("prompt_id", "split"):
+        splits.setdefault(prompt_id, set()).add(split)
+    return splits
+
+
+def tasks_in(snapshot: Snapshot) -> list[ComparisonTask]:
+    return list(ComparisonTask.objects.filter(id__in=snapshot.manifest.get("tasks", [])))
