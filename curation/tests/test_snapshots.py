@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from curation import services, snapshots
+from curation.models import CurationDecision, Snapshot, SnapshotItem, Status
+from curation.tests.factories import add_demo, add_prompt, paragraph, variant
+from feedback.models import Judgment
+from feedback.tests.factories import make_response, make_task, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _export_dir(settings, tmp_path):
+    settings.EXPORT_DIR = tmp_path / "exports"
+
+
+def curate(project) -> None:  # type: ignore[no-untyped-def]
+    services.project_curate(project_id=project.pk)
+
+
+def judge(task, annotator, choice, strength="clear"):  # type: ignore[no-untyped-def]
+    return Judgment.objects.create(task=task, annotator=annotator, choice=choice, strength=strength)
+
+
+def test_it_exports_demonstrations_as_trl_conversations(project, carol):
+    prompt = add_prompt(project, "Give me one tip for writing clearer emails to busy colleagues.")
+    add_demo(prompt, "Put the request in the first sentence, then the context they need to act on it.")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    rows = [
+        json.loads(line)
+        for name in ("sft_train.jsonl", "sft_validation.jsonl")
+        for line in (Path(snapshot.directory) / name).read_text().splitlines()
+    ]
+    assert len(rows) == 1
+    assert [m["role"] for m in rows[0]["messages"]] == ["user", "assistant"]
+    assert rows[0]["messages"][1]["content"].startswith("Put the request")
+
+
+def test_it_exports_trust_weighted_preferences_and_drops_ties(project, alice, bob, carol):
+    careful = make_user("erin", trust=0.95)
+    alice.trust, bob.trust = 0.3, 0.3
+    alice.save()
+    bob.save()
+    prompt = add_prompt(project, "What should I pack for a two day hike in the Scottish highlands?")
+    good = make_response(
+        prompt, "Layers, a waterproof jacket, a map and compass, food, water and a head torch."
+    )
+    bad = make_response(prompt, "Just bring your phone, you will be fine without anything else at all.")
+    decided = make_task(project, prompt=prompt, response_a=good, response_b=bad)
+    judge(decided, careful, "a")
+    judge(decided, alice, "b", "slight")
+    judge(decided, bob, "b", "slight")
+    tied = make_task(project, prompt=prompt, response_a=bad, response_b=good)
+    judge(tied, careful, "tie")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    rows = [
+        json.loads(line)
+        for name in ("preferences_train.jsonl", "preferences_validation.jsonl")
+        for line in (Path(snapshot.directory) / name).read_text().splitlines()
+    ]
+    assert len(rows) == 1
+    assert rows[0]["chosen"].startswith("Layers") and rows[0]["rejected"].startswith("Just bring")
+    assert rows[0]["margin"] == 1.0
+    item = SnapshotItem.objects.get(snapshot=snapshot, task=decided)
+    assert set(item.judgments.values_list("annotator__username", flat=True)) == {"erin", "alice", "bob"}
+
+
+def test_it_redacts_pii_in_exports(project, carol):
+    prompt = add_prompt(project, "Draft a short reply to a customer asking for a refund of their order.")
+    add_demo(prompt, "Hi, we have refunded your order. Questions? Write to help.desk@example.com any time.")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    text = "".join((Path(snapshot.directory) / n).read_text() for n in snapshots.EXPORT_FILES)
+    assert "help.desk@example.com" not in text and "[EMAIL]" in text
+
+
+def test_it_puts_a_whole_near_duplicate_cluster_in_one_split(project, carol):
+    cfg = services.curation_settings(project=project)
+    cfg.validation_percent = 50
+    cfg.save()
+    clusters = []
+    for seed in range(12):
+        base = paragraph(seed * 10)
+        members = [add_prompt(project, base), add_prompt(project, variant(base, seed * 10 + 1))]
+        for member in members:
+            add_demo(member, f"A careful, complete answer number {member.pk} about the topic.")
+        clusters.append(members)
+    curate(project)
+    # Curators keep the near duplicates (and their demonstrations) too; the split must
+    # still not leak across a cluster.
+    rejected = CurationDecision.objects.filter(project=project).exclude(status=Status.KEPT)
+    assert rejected.filter(kind="prompt").count() == len(clusters)
+    for decision in rejected:
+        services.decision_override(decision_id=decision.pk, actor=carol, status=Status.KEPT)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    splits = snapshots.snapshot_split_of_prompts(snapshot=snapshot)
+    used = set()
+    for members in clusters:
+        cluster_splits = set().union(*(splits[m.pk] for m in members))
+        assert len(cluster_splits) == 1, f"cluster {[m.pk for m in members]} leaked across {cluster_splits}"
+        used |= cluster_splits
+    assert used == {"train", "validation"}
+
+
+def test_it_splits_the_same_prompt_the_same_way_in_every_snapshot(project, carol):
+    for seed in range(6):
+        add_demo(add_prompt(project, paragraph(seed + 500)), "A helpful and specific answer to the question.")
+    curate(project)
+    first = snapshots.snapshot_create(project=project, actor=carol)
+    second = snapshots.snapshot_create(project=project, actor=carol)
+    assert snapshots.snapshot_split_of_prompts(snapshot=first) == snapshots.snapshot_split_of_prompts(
+        snapshot=second
+    )
+    assert (first.version, second.version) == (1, 2)
+    assert first.content_hash != second.content_hash  # the version is part of the manifest
+
+
+def test_it_refuses_to_change_a_snapshot(project, carol):
+    add_demo(add_prompt(project, "How many legs does a spider have, and why?"), "Eight, like all arachnids.")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    snapshot.note = "edited"
+    with pytest.raises(DatabaseError), transaction.atomic():
+        snapshot.save()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE curation_snapshot SET content_hash = 'x' WHERE id = %s", [snapshot.pk])
+    assert Snapshot.objects.get(pk=snapshot.pk).note == ""
+
+
+def test_it_verifies_and_detects_tampering(project, carol):
+    add_demo(add_prompt(project, "Name three primary colours used in painting."), "Red, yellow and blue.")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    assert snapshots.snapshot_verify(snapshot=snapshot) == []
+    path = Path(snapshot.directory) / "sft_train.jsonl"
+    if not path.read_text():
+        path = Path(snapshot.directory) / "sft_validation.jsonl"
+    os.chmod(path, 0o644)
+    path.write_text(path.read_text().replace("blue", "green"))
+    assert snapshots.snapshot_verify(snapshot=snapshot) == [
+        f"{path.name} changed since the snapshot was taken"
+    ]
+
+
+def test_it_waits_for_pending_curation(project, carol):
+    add_prompt(project, "Is it safe to eat raw cookie dough?")
+    services.decisions_ensure(project_id=project.pk)
+    from flywheel.errors import Conflict
+
+    with pytest.raises(Conflict):
+        snapshots.snapshot_create(project=project, actor=carol)
