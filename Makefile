@@ -25,6 +25,7 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py sync_schedule
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py curate --all
 
 run: seed
 	$(BIN)/python -m flywheel.procs

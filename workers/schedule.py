@@ -17,6 +17,21 @@ class PeriodicJob:
 
 
 SCHEDULE: tuple[PeriodicJob, ...] = (
+    # New text is curated right after it is committed; this sweep catches anything that
+    # slipped through (a worker that was down, a lost message).
+    PeriodicJob(
+        name="Curate pending items",
+        task="curation.curate_pending",
+        every_seconds=120,
+        description="Curate every project's pending prompts and responses.",
+    ),
+    # Curators' keep/reject decisions accumulate slowly; hourly is plenty to pick them up.
+    PeriodicJob(
+        name="Retrain quality classifiers",
+        task="curation.train_quality_models",
+        every_seconds=3600,
+        description="Retrain each project's quality classifier once enough new curator labels exist.",
+    ),
     # Leases left open by a closed browser tab go back to the pool, so tasks never stall
     # waiting on an annotator who has gone home.
     PeriodicJob(
