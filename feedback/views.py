@@ -16,6 +16,12 @@ from flywheel.errors import DomainError
 from flywheel.roles import current_user
 
 
+def _form_text(request: HttpRequest, name: str) -> str:
+    """A textarea's value as typed. Browsers submit a form's line breaks as CRLF (the HTML spec
+    says so); without this every demonstration written in the UI would train on stray "\\r"."""
+    return request.POST.get(name, "").replace("\r\n", "\n")
+
+
 def _project(request: HttpRequest, project_id: int) -> Project:
     return get_object_or_404(Project, pk=project_id, is_active=True)
 
@@ -114,7 +120,7 @@ def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) ->
             annotator=current_user(request),
             choice=request.POST.get("choice", ""),
             strength=request.POST.get("strength", ""),
-            rationale=request.POST.get("rationale", ""),
+            rationale=_form_text(request, "rationale"),
             time_spent_ms=_time_spent(request.POST.get("time_spent_ms")),
             idempotency_key=request.POST.get("idempotency_key", ""),
         )
@@ -134,7 +140,11 @@ def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) ->
             error=exc.message,
             error_field=exc.field or "choice",
             error_code=exc.code,
-            rationale=request.POST.get("rationale", ""),
+            # A 409 means this lease can never take the judgment (task full, already judged or
+            # skipped): the page offers the next task instead of a retry.
+            task_closed=exc.status == 409,
+            rationale=_form_text(request, "rationale"),
+            strength=request.POST.get("strength", ""),
             idempotency_key=request.POST.get("idempotency_key", ""),
         )
     return compare(request, project_id)
@@ -162,7 +172,8 @@ def compare_skip(request: HttpRequest, project_id: int, assignment_id: int) -> H
             status=exc.status,
             error=exc.message,
             error_field="reason",
-            rationale=request.POST.get("rationale", ""),
+            task_closed=exc.status == 409,
+            rationale=_form_text(request, "rationale"),
         )
     return compare(request, project_id)
 
@@ -179,8 +190,8 @@ def write(request: HttpRequest, project_id: int) -> HttpResponse:
     }
     status = 200
     if request.method == "POST":
-        instruction = request.POST.get("instruction", "")
-        response = request.POST.get("response", "")
+        instruction = _form_text(request, "instruction")
+        response = _form_text(request, "response")
         try:
             services.demonstration_submit(
                 project=project, author=current_user(request), instruction=instruction, response=response

@@ -5,6 +5,9 @@ import pytest
 from feedback.tests.factories import make_project, make_user
 from flywheel.models import Role, User
 
+# Real-browser plumbing lives in flywheel/tests/browser.py so every app's UI tests share it.
+from flywheel.tests.browser import browser_page  # noqa: F401
+
 
 @pytest.fixture
 def alice(db: None) -> User:
