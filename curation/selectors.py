@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, F, Q
 
 from curation.models import CurationDecision, Status
@@ -19,7 +21,7 @@ def projects_with_pending() -> list[int]:
     return sorted(pending | undecided)
 
 
-def curation_summary(*, project: Project) -> dict[str, object]:
+def curation_summary(*, project: Project) -> dict[str, Any]:
     decisions = CurationDecision.objects.filter(project=project)
     by_status = dict(decisions.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     reasons: dict[str, int] = {}

@@ -207,9 +207,9 @@ def _top_up(index: dedup.NearDupIndex, *, project_id: int, kind: str, after_seq:
     last = after_seq
     batch = []
     for pk, raw, seq in rows.iterator(chunk_size=2000):
-        if pk not in index:
+        if pk not in index and raw is not None:
             batch.append((pk, dedup.Signature.from_bytes(bytes(raw), expected=SCHEME)))
-        last = seq
+        last = seq or last
     if batch:
         index.insert_many(batch)
     return last
@@ -224,7 +224,7 @@ def _fetch_shingles(keys: list[Any]) -> dict[Any, Any]:
         .exclude(status=Status.PENDING)
         .values_list("id", "shingles")
     )
-    return {pk: dedup.unpack_shingles(bytes(raw)) for pk, raw in rows}
+    return {pk: dedup.unpack_shingles(bytes(raw)) for pk, raw in rows if raw is not None}
 
 
 # --- Deciding --------------------------------------------------------------------------------
@@ -403,12 +403,10 @@ def _decide_kind(
                 joined = True
         if not joined:
             matches = index.find_matches(item.signature, item.shingles, _fetch_shingles, exclude=decision.pk)
-            best = CurationDecision.objects.filter(pk=matches[0].key).first() if matches else None
-            representative = (best.cluster_representative or best) if best is not None else None
-            if representative is not None and representative.pk != decision.pk:
-                _join_cluster(
-                    decision, representative, kind="near_duplicate", jaccard=matches[0].jaccard, cfg=cfg
-                )
+            best = CurationDecision.objects.filter(pk=int(str(matches[0].key))).first() if matches else None
+            near_rep = (best.cluster_representative or best) if best is not None else None
+            if near_rep is not None and near_rep.pk != decision.pk:
+                _join_cluster(decision, near_rep, kind="near_duplicate", jaccard=matches[0].jaccard, cfg=cfg)
             else:
                 decision.cluster_representative = decision
         decision.pipeline_version = PIPELINE_VERSION

@@ -35,10 +35,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {count:>6}  {name}")
             self.stdout.write(f"  files in {snapshot.directory}")
             return
-        snapshot = Snapshot.objects.filter(pk=options["snapshot_id"]).first()
-        if snapshot is None:
+        found = Snapshot.objects.filter(pk=options["snapshot_id"]).first()
+        if found is None:
             raise CommandError(f"No snapshot with id {options['snapshot_id']}")
-        problems = snapshots.snapshot_verify(snapshot=snapshot)
+        problems = snapshots.snapshot_verify(snapshot=found)
         if problems:
             raise CommandError("snapshot is NOT intact: " + "; ".join(problems))
-        self.stdout.write(f"Snapshot {snapshot.pk} is intact ({snapshot.content_hash}).")
+        self.stdout.write(f"Snapshot {found.pk} is intact ({found.content_hash}).")
