@@ -216,7 +216,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
+# collectstatic target; only production needs it, and WhiteNoise warns when it is set but
+# absent, so development leaves it unset and serves straight from the app folders.
+STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static") if PRODUCTION or env_str("STATIC_ROOT", "") else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -249,5 +251,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The embedded filesystem broker has no host name, which kombu warns about on every
+        # connection; with Redis that warning would matter, so it is only quietened here.
+        "kombu.connection": {"level": "INFO" if REDIS_URL else "ERROR"},
+    },
 }
