@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +50,27 @@ def _pump(name: str, color: str, stream: IO[bytes], log: IO[bytes]) -> None:
         sys.stdout.buffer.flush()
 
 
+def _announce(port: str, stopping: threading.Event) -> None:
+    """Print the URL once the web process answers, so it is the last thing a newcomer sees."""
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while not stopping.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "healthz", timeout=2) as reply:  # noqa: S310 - our own URL
+                if reply.status == 200:
+                    break
+        except OSError:
+            stopping.wait(0.5)
+    else:
+        return
+    bar = "=" * 64
+    print(
+        f"\n{bar}\n  Flywheel is running at {url}\n  Log in with a demo account printed above.\n"
+        f"  Ctrl-C stops web, worker and beat.\n{bar}\n",
+        flush=True,
+    )
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
@@ -81,9 +103,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    print(
-        f"\nFlywheel is starting at http://127.0.0.1:{env['PORT']}/  (Ctrl-C stops everything)\n", flush=True
-    )
+    threading.Thread(target=_announce, args=(env["PORT"], stopping), daemon=True).start()
 
     exit_code = 0
     while not stopping.is_set():
@@ -95,9 +115,11 @@ def main() -> int:
                 break
         stopping.wait(0.5)
 
+    # SIGTERM to each leader only: gunicorn and celery then stop their own workers
+    # gracefully. The whole group is killed only if a leader ignores us.
     for child in children.values():
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 15
     for child in children.values():
         try:
