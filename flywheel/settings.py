@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "flywheel",
     "feedback",
     "curation",
+    "training",
     "workers",
 ]
 

@@ -1,0 +1,201 @@
+"""The registry, the gate, deployments, rollback and lineage. Model folders here are plain
+files: what is under test is the bookkeeping, and training has tests of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curation.models import Snapshot, SnapshotItem
+from feedback.models import Judgment
+from feedback.tests.factories import make_project, make_task, make_user
+from flywheel.errors import Conflict
+from flywheel.models import AuditLog, Role
+from training import selectors, services
+from training.models import Deployment, GateDecision, ModelKind, ModelVersion, VersionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(db):  # type: ignore[no-untyped-def]
+    return make_project(name="registry")
+
+
+@pytest.fixture
+def dave(db):  # type: ignore[no-untyped-def]
+    return make_user("dave", Role.ADMIN)
+
+
+@pytest.fixture
+def carol(db):  # type: ignore[no-untyped-def]
+    return make_user("carol", Role.CURATOR)
+
+
+def artifact(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(name.encode() * 100)
+    (folder / "config.json").write_text('{"name": "%s"}' % name)
+    return folder
+
+
+def evaluated(project, kind: str, tmp_path: Path, metrics: dict, snapshot=None) -> ModelVersion:  # type: ignore[no-untyped-def]
+    version = services.model_version_create(project=project, kind=kind, base="tiny", snapshot=snapshot)
+    assert services.version_claim(version_id=version.pk)
+    return services.version_evaluated(
+        version_id=version.pk, folder=artifact(tmp_path, f"{kind}-{version.number}"), metrics=metrics
+    )
+
+
+def test_it_promotes_a_first_reward_model_that_beats_the_length_baseline(project, tmp_path):
+    version = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7, "length_baseline_accuracy": 0.55}
+    )
+    decision = services.model_promote_if_better(version=version, against_metrics=None)
+    assert decision.passed and decision.numbers["accuracy"] == 0.7
+    assert services.active_deployment(project=project, kind=ModelKind.REWARD).version_id == version.pk
+    version.refresh_from_db()
+    assert version.status == VersionStatus.PROMOTED
+
+
+def test_it_rejects_a_reward_model_that_loses_to_the_length_baseline(project, tmp_path):
+    version = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.52, "length_baseline_accuracy": 0.6}
+    )
+    decision = services.model_promote_if_better(version=version, against_metrics=None)
+    assert not decision.passed
+    assert services.active_deployment(project=project, kind=ModelKind.REWARD) is None
+    version.refresh_from_db()
+    assert version.status == VersionStatus.REJECTED
+
+
+@pytest.mark.parametrize(("new", "passed"), [(0.805, False), (0.81, True), (0.9, True)])
+def test_it_needs_a_point_of_reward_accuracy_over_the_deployed_model(project, tmp_path, new, passed):
+    first = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.8, "length_baseline_accuracy": 0.5})
+    services.model_promote_if_better(version=first, against_metrics=None)
+    second = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": new, "length_baseline_accuracy": 0.5}
+    )
+    decision = services.model_promote_if_better(version=second, against_metrics={"accuracy": 0.8})
+    assert decision.passed is passed
+    assert decision.against_id == first.pk
+    assert decision.numbers["deployed_accuracy"] == 0.8
+    deployed = services.active_deployment(project=project, kind=ModelKind.REWARD)
+    assert deployed is not None and deployed.version_id == (second.pk if passed else first.pk)
+
+
+@pytest.mark.parametrize(("ci_low", "passed"), [(0.49, False), (0.5, False), (0.53, True)])
+def test_it_needs_the_policy_win_rate_ci_above_half(project, tmp_path, ci_low, passed):
+    first = evaluated(project, ModelKind.POLICY, tmp_path, {"validation_loss": 2.0})
+    assert services.model_promote_if_better(version=first, against_metrics=None).passed
+    second = evaluated(
+        project,
+        ModelKind.POLICY,
+        tmp_path,
+        {
+            "validation_loss": 1.8,
+            "win_rate": ci_low + 0.1,
+            "win_rate_ci_low": ci_low,
+            "win_rate_ci_high": 0.9,
+        },
+    )
+    assert services.model_promote_if_better(version=second, against_metrics=None).passed is passed
+
+
+def test_it_rejects_a_first_policy_with_a_nan_loss(project, tmp_path):
+    version = evaluated(project, ModelKind.POLICY, tmp_path, {"validation_loss": float("nan")})
+    assert not services.model_promote_if_better(version=version, against_metrics=None).passed
+
+
+def test_it_lets_an_admin_force_promote_and_audits_it(project, tmp_path, dave, carol):
+    version = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.5, "length_baseline_accuracy": 0.6}
+    )
+    services.model_promote_if_better(version=version, against_metrics=None)
+    with pytest.raises(Conflict):
+        services.model_force_promote(version=version, actor=carol, reason="I like it")
+    services.model_force_promote(version=version, actor=dave, reason="the eval set is broken this week")
+    assert (
+        services.active_deployment(project=project, kind=ModelKind.REWARD).action == Deployment.Action.FORCE
+    )
+    decision = GateDecision.objects.filter(version=version, forced=True).get()
+    assert decision.actor == dave
+    audit = AuditLog.objects.get(action="model.force_promote")
+    assert audit.actor == dave and audit.reason == "the eval set is broken this week"
+
+
+def test_it_rolls_back_to_an_earlier_promoted_version(project, tmp_path, carol):
+    first = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7, "length_baseline_accuracy": 0.5})
+    services.model_promote_if_better(version=first, against_metrics=None)
+    second = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.8, "length_baseline_accuracy": 0.5}
+    )
+    services.model_promote_if_better(version=second, against_metrics={"accuracy": 0.7})
+    services.model_rollback(
+        project=project, kind=ModelKind.REWARD, to_version_id=first.pk, actor=carol, reason="bad"
+    )
+    active = services.active_deployment(project=project, kind=ModelKind.REWARD)
+    assert (
+        active is not None and active.version_id == first.pk and active.action == Deployment.Action.ROLLBACK
+    )
+    history = list(selectors.deployment_history(project_id=project.pk).values_list("version_id", "action"))
+    assert history == [(first.pk, "rollback"), (second.pk, "promote"), (first.pk, "promote")]
+    assert AuditLog.objects.filter(action="model.rollback", actor=carol).exists()
+    never = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.1, "length_baseline_accuracy": 0.5})
+    with pytest.raises(Conflict):
+        services.model_rollback(project=project, kind=ModelKind.REWARD, to_version_id=never.pk, actor=carol)
+
+
+def test_it_never_deploys_a_corrupt_or_missing_artifact(project, tmp_path):
+    first = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7, "length_baseline_accuracy": 0.5})
+    services.model_promote_if_better(version=first, against_metrics=None)
+    corrupt = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.9, "length_baseline_accuracy": 0.5}
+    )
+    (Path(corrupt.artifact_path) / "model.safetensors").write_bytes(b"flipped bits")
+    with pytest.raises(Conflict) as excinfo:
+        services.model_promote_if_better(version=corrupt, against_metrics={"accuracy": 0.7})
+    assert excinfo.value.code == "artifact_invalid"
+    assert services.active_deployment(project=project, kind=ModelKind.REWARD).version_id == first.pk
+    corrupt.refresh_from_db()
+    assert "checksum" in corrupt.error
+    missing = evaluated(
+        project, ModelKind.REWARD, tmp_path, {"accuracy": 0.95, "length_baseline_accuracy": 0.5}
+    )
+    for file in Path(missing.artifact_path).iterdir():
+        file.unlink()
+    with pytest.raises(Conflict):
+        services.model_promote_if_better(version=missing, against_metrics={"accuracy": 0.7})
+    assert services.active_deployment(project=project, kind=ModelKind.REWARD).version_id == first.pk
+
+
+def test_it_marks_a_failed_run_and_leaves_the_deployment_alone(project, tmp_path):
+    first = evaluated(project, ModelKind.POLICY, tmp_path, {"validation_loss": 2.0})
+    services.model_promote_if_better(version=first, against_metrics=None)
+    doomed = services.model_version_create(project=project, kind=ModelKind.POLICY, base="tiny", snapshot=None)
+    assert services.version_claim(version_id=doomed.pk)
+    assert not services.version_claim(version_id=doomed.pk)  # a second worker gets nothing
+    services.version_fail(version_id=doomed.pk, error="RuntimeError: CUDA out of memory")
+    doomed.refresh_from_db()
+    assert doomed.status == VersionStatus.FAILED and "out of memory" in doomed.error
+    assert services.active_deployment(project=project, kind=ModelKind.POLICY).version_id == first.pk
+
+
+def test_it_traces_lineage_both_ways(project, tmp_path):
+    alice = make_user("alice")
+    task = make_task(project)
+    judgment = Judgment.objects.create(task=task, annotator=alice, choice="a")
+    other = Judgment.objects.create(task=make_task(project), annotator=alice, choice="b")
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, manifest={}, content_hash="0" * 64, directory=str(tmp_path)
+    )
+    item = SnapshotItem.objects.create(snapshot=snapshot, split="train", prompt=task.prompt, task=task)
+    item.judgments.add(judgment)
+    version = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7}, snapshot=snapshot)
+    lineage = selectors.version_lineage(version=version)
+    assert lineage["snapshot"] == snapshot.pk and lineage["judgments"] == [judgment.pk]
+    assert lineage["tasks"] == [task.pk]
+    assert list(selectors.models_trained_on_judgment(judgment=judgment)) == [version]
+    assert list(selectors.models_trained_on_judgment(judgment=other)) == []
