@@ -3,6 +3,7 @@ files: what is under test is the bookkeeping, and training has tests of its own.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def artifact(tmp_path: Path, name: str) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(name.encode() * 100)
-    (folder / "config.json").write_text('{"name": "%s"}' % name)
+    (folder / "config.json").write_text(json.dumps({"name": name}))
     return folder
 
 
