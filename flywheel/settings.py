@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "flywheel.api.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "flywheel.api.exception_handler",
@@ -236,6 +236,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- Flywheel --------------------------------------------------------------------------------
 FLYWHEEL_MAX_TEXT_CHARS = env_int("FLYWHEEL_MAX_TEXT_CHARS", 32_000, minimum=100)
 FLYWHEEL_DEMO = env_bool("FLYWHEEL_DEMO", False)
+# How long the API waits for the inference worker before answering 503.
+FLYWHEEL_INFERENCE_TIMEOUT = env_int("FLYWHEEL_INFERENCE_TIMEOUT", 60, minimum=1)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()

@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/auth/token", obtain_auth_token, name="api-token"),
     path("api/v1/", include("feedback.urls_api")),
+    path("api/v1/", include("training.urls_api")),
     path("", include("feedback.urls")),
 ]

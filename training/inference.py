@@ -1,0 +1,138 @@
+"""The inference worker's model slots: the deployed policy and reward model of each project,
+swapped in place when a promotion or rollback changes the deployment.
+
+A watcher thread polls the deployment table every POLL_SECONDS. When it changes, the new
+model is checksum-verified and loaded *beside* the old one, then the slot's reference is
+switched in one assignment. A request that already holds the old model finishes on it; the
+next request gets the new one. A model that fails to load is never switched to: the old one
+keeps serving and the error is written on the version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.artifacts import verify_folder
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    version_id: int
+    model: Any
+
+
+def _load_policy(folder: Path) -> Any:
+    from training.serving import PolicyModel
+
+    return PolicyModel.load(folder)
+
+
+def _load_reward(folder: Path) -> Any:
+    from training.serving import RewardModel
+
+    return RewardModel.load(folder)
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {"policy": _load_policy, "reward": _load_reward}
+
+
+class NoModelDeployed(Exception):
+    pass
+
+
+class ModelSlots:
+    def __init__(self) -> None:
+        self._slots: dict[tuple[int, str], Loaded] = {}
+        self._load_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def get(self, project_id: int, kind: str) -> Loaded:
+        """The model to serve this request with. Loads on first use; swaps come from the watcher."""
+        self._ensure_watcher()
+        slot = self._slots.get((project_id, kind))
+        if slot is None:
+            self.refresh(project_id, kind)
+            slot = self._slots.get((project_id, kind))
+        if slot is None:
+            raise NoModelDeployed(f"no {kind} model is deployed for project {project_id}")
+        return slot
+
+    def refresh(self, project_id: int, kind: str) -> None:
+        from django.db import close_old_connections
+
+        from training.models import ModelVersion
+        from training.services import active_deployment
+
+        close_old_connections()
+        deployment = active_deployment(project=project_id, kind=kind)
+        if deployment is None:
+            return
+        current = self._slots.get((project_id, kind))
+        if current is not None and current.version_id == deployment.version_id:
+            return
+        with self._load_lock:
+            current = self._slots.get((project_id, kind))
+            if current is not None and current.version_id == deployment.version_id:
+                return
+            version = deployment.version
+            folder = Path(version.artifact_path)
+            problem = verify_folder(folder, version.artifact_sha256)
+            try:
+                if problem:
+                    raise ValueError(problem)
+                model = LOADERS[kind](folder)
+            except Exception as exc:  # a bad model must never take the serving one down
+                message = f"inference worker could not load {version}: {exc}"
+                logger.error(message)
+                ModelVersion.objects.filter(pk=version.pk).update(error=message[:10_000])
+                return
+            self._slots[(project_id, kind)] = Loaded(version.pk, model)
+            logger.info("now serving %s for project %s", version, project_id)
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            for project_id, kind in list(self._slots):
+                try:
+                    self.refresh(project_id, kind)
+                except Exception:
+                    logger.exception("model watcher failed for project %s %s", project_id, kind)
+
+
+SLOTS = ModelSlots()
+
+
+def generate(
+    *, project_id: int, prompts: list[str], n: int, temperature: float, max_new_tokens: int
+) -> dict[str, Any]:
+    loaded = SLOTS.get(project_id, "policy")
+    started = time.monotonic()
+    outputs = loaded.model.generate(prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens)
+    return {"version": loaded.version_id, "outputs": outputs, "seconds": round(time.monotonic() - started, 3)}
+
+
+def score(*, project_id: int, prompt: str, responses: list[str]) -> dict[str, Any]:
+    loaded = SLOTS.get(project_id, "reward")
+    started = time.monotonic()
+    scores = loaded.model.score(prompt, responses)
+    return {
+        "version": loaded.version_id,
+        "scores": [float(s) for s in scores],
+        "seconds": round(time.monotonic() - started, 3),
+    }

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="inference.generate")
+def generate(
+    project_id: int, prompts: list[str], n: int = 1, temperature: float = 0.8, max_new_tokens: int = 128
+) -> dict[str, Any]:
+    from training import inference
+
+    return inference.generate(
+        project_id=project_id, prompts=prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens
+    )
+
+
+@shared_task(name="inference.score")
+def score(project_id: int, prompt: str, responses: list[str]) -> dict[str, Any]:
+    from training import inference
+
+    return inference.score(project_id=project_id, prompt=prompt, responses=responses)
