@@ -1,4 +1,2 @@
-import os
-
-# Fast password hashing and in-memory e-mail: see the test section of flywheel/settings.py.
-os.environ.setdefault("DJANGO_ENV", "test")
+# DJANGO_ENV=test is set by flywheel/pytest_plugin.py, which pytest loads before pytest-django
+# reads the settings; a conftest runs too late for that.

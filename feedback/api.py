@@ -122,7 +122,8 @@ class ProjectImportApi(APIView):
             lines: Any = upload
         elif request.content_type.split(";")[0] in (JsonLinesParser.media_type, JsonlPlainParser.media_type):
             stream: Any = request.data
-            lines = iter(stream.readline, b"") if stream is not None else iter(())
+            # DRF never calls the parser for an empty body and hands over {} instead.
+            lines = iter(stream.readline, b"") if hasattr(stream, "readline") else iter(())
         else:
             raise InvalidInput(
                 "Send JSON Lines as multipart field 'file' or as an application/x-ndjson body",
@@ -190,9 +191,10 @@ class SubmitApi(APIView):
         request=InputSerializer, responses={201: JudgmentOutputSerializer, 200: JudgmentOutputSerializer}
     )
     def post(self, request: Request, assignment_id: int) -> Response:
+        # Look the assignment up first: an unknown or foreign id is the answer, whatever the body.
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         judgment, created = services.comparison_submit(
             assignment=assignment,
             annotator=current_user(request),
@@ -211,9 +213,9 @@ class SkipApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OpenApiResponse(description="Skipped")})
     def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
         services.assignment_skip(
             assignment=assignment, annotator=current_user(request), reason=data.validated_data["reason"]
         )

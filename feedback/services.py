@@ -34,8 +34,8 @@ from feedback.models import (
 )
 from feedback.validation import clean_optional_text, clean_text
 from flywheel.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
-from flywheel.models import User
 from flywheel.hooks import items_created
+from flywheel.models import User
 from flywheel.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -67,16 +67,24 @@ def project_create(
         raise InvalidInput("gold_rate must be a number from 0 to 1", field="gold_rate")
     if not isinstance(lease_seconds, int) or not 10 <= lease_seconds <= 86_400:
         raise InvalidInput("lease_seconds must be from 10 to 86400", field="lease_seconds")
+    guidelines = clean_optional_text(guidelines, field="guidelines", max_chars=64_000)
+    taken = Conflict(f"A project named {name!r} already exists", field="name")
     with transaction.atomic():
         if Project.objects.filter(name=name).exists():
-            raise Conflict(f"A project named {name!r} already exists", field="name")
-        project = Project.objects.create(
-            name=name,
-            guidelines=clean_optional_text(guidelines, field="guidelines", max_chars=64_000),
-            overlap_k=overlap_k,
-            gold_rate=float(gold_rate),
-            lease_seconds=lease_seconds,
-        )
+            raise taken
+        try:
+            # Two admins creating the same name at once both pass the check above; the unique
+            # constraint decides, and the loser gets the same answer instead of a 500.
+            with transaction.atomic():
+                project = Project.objects.create(
+                    name=name,
+                    guidelines=guidelines,
+                    overlap_k=overlap_k,
+                    gold_rate=float(gold_rate),
+                    lease_seconds=lease_seconds,
+                )
+        except IntegrityError:
+            raise taken from None
         audit_record(actor=actor, action="project.create", target=project, after={"name": name})
     return project
 

@@ -33,6 +33,8 @@ def clean_text(value: object, *, field: str, max_chars: int | None = None) -> st
 
 
 def clean_optional_text(value: object, *, field: str, max_chars: int) -> str:
-    if value is None or value == "":
+    # Whitespace alone in an optional box (a stray newline in the rationale) means "nothing",
+    # not "empty, try again": refusing it would cost the annotator the whole judgment.
+    if value is None or (isinstance(value, str) and not value.strip()):
         return ""
     return clean_text(value, field=field, max_chars=max_chars)
