@@ -220,12 +220,19 @@ def _open_tasks(*, project: Project, annotator: User, gold: bool, now: datetime)
     )
     if not gold:
         # Gold tasks are answered by everyone; everything else stops at overlap_k seats.
-        qs = qs.alias(
-            judged=_count_subquery(Judgment.objects.filter(task=OuterRef("pk"))),
-            leased=_count_subquery(
-                Assignment.objects.filter(task=OuterRef("pk")).filter(_live_leases(now=now))
-            ),
-        ).filter(judged__lt=project.overlap_k - F("leased"))
+        qs = (
+            qs.alias(
+                judged=_count_subquery(Judgment.objects.filter(task=OuterRef("pk"))),
+                leased=_count_subquery(
+                    Assignment.objects.filter(task=OuterRef("pk")).filter(_live_leases(now=now))
+                ),
+            )
+            # Implied by the test below, so the result is the same; but it needs only the
+            # judgment count, and PostgreSQL checks it first. Full tasks sit at the head of
+            # the priority order, so a next-task scans past all of them: this halves that.
+            .filter(judged__lt=project.overlap_k)
+            .filter(judged__lt=project.overlap_k - F("leased"))
+        )
     return qs.order_by("-priority", "id")
 
 
@@ -338,7 +345,13 @@ def comparison_submit(
     now = now or timezone.now()
     with transaction.atomic():
         # Every writer of a task's seats locks the task row first, so counts are exact.
-        task = ComparisonTask.objects.select_for_update().select_related("project").get(pk=assignment.task_id)
+        # of=("self",): lock the task row only. Without it the join also locks the project
+        # row, and every submit in the project would queue behind every other.
+        task = (
+            ComparisonTask.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=assignment.task_id)
+        )
         current = Assignment.objects.get(pk=assignment.pk)
         if idempotency_key:
             earlier = Judgment.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
