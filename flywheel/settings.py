@@ -221,7 +221,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 # collectstatic target; only production needs it, and WhiteNoise warns when it is set but
 # absent, so development leaves it unset and serves straight from the app folders.
-STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static") if PRODUCTION or env_str("STATIC_ROOT", "") else None
+STATIC_ROOT = (
+    env_path("STATIC_ROOT", DATA_DIR / "static") if PRODUCTION or env_str("STATIC_ROOT", "") else None
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -177,6 +177,10 @@ class ServiceUnavailable(DomainError):
 
 
 class GenerateApi(APIView):
+    # Serving is for engineers and pipelines; an annotator must not see model output outside
+    # the comparisons they are given.
+    permission_classes = [IsCurator]
+
     class InputSerializer(serializers.Serializer):
         prompts = serializers.ListField(
             child=serializers.CharField(max_length=8000), min_length=1, max_length=64
@@ -201,6 +205,8 @@ class GenerateApi(APIView):
 
 
 class ScoreApi(APIView):
+    permission_classes = [IsCurator]
+
     class InputSerializer(serializers.Serializer):
         prompt = serializers.CharField(max_length=32_000)
         responses = serializers.ListField(

@@ -93,8 +93,8 @@ TABLE: dict[str, list[Rule]] = {
     ],
     # Any signed-in user may call the served models. An empty body is refused before any call
     # to the inference worker, which these tests do not run.
-    "api-generate": [Rule("POST", (401, 400, 400, 400), body={}, content_type="json")],
-    "api-score": [Rule("POST", (401, 400, 400, 400), body={}, content_type="json")],
+    "api-generate": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
+    "api-score": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
 }
 
 
