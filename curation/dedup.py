@@ -47,6 +47,7 @@ from curation.text import canonical_words
 
 __all__ = [
     "Cluster",
+    "CompactNearDupIndex",
     "Match",
     "NearDupIndex",
     "NearDuplicatePairs",
@@ -97,6 +98,7 @@ _MAX_BUCKET_ALL_PAIRS = 64
 # sized to stay in cache; bigger chunks measured slower.
 _SHINGLES_PER_CHUNK = 16_384
 _WORD_CACHE_LIMIT = 1 << 19
+_WORDS_PER_CHUNK = 1 << 18
 
 
 class SchemeMismatchError(ValueError):
@@ -519,32 +521,27 @@ def _minhash_matrix(
     """
     a, b = scheme.permutations()
     num_docs = len(offsets) - 1
-    counts = np.diff(offsets)
+    nonempty = np.diff(offsets) > 0
     result = np.full((scheme.num_perm, num_docs), _MASK32, dtype=np.uint32)
     hashed = _fmix32((fingerprints & np.uint64(_MASK32)).astype(np.uint32))
     buffer = np.empty((scheme.num_perm, _SHINGLES_PER_CHUNK), dtype=np.uint32)
     a_col, b_col = a[:, None], b[:, None]
-    doc = 0
-    while doc < num_docs:
-        # Whole documents per chunk; a document longer than the buffer gets a
-        # chunk of its own.
-        start = int(offsets[doc])
-        last = int(np.searchsorted(offsets, start + _SHINGLES_PER_CHUNK, side="right")) - 1
-        last = max(last, doc + 1)
-        stop = int(offsets[last])
-        chunk_docs = np.arange(doc, last)
-        nonempty = chunk_docs[counts[doc:last] > 0]
-        if nonempty.size:
-            width = stop - start
-            work = (
-                buffer[:, :width]
-                if width <= _SHINGLES_PER_CHUNK
-                else np.empty((scheme.num_perm, width), dtype=np.uint32)
-            )
-            np.multiply(a_col, hashed[None, start:stop], out=work)
-            np.add(work, b_col, out=work)
-            result[:, nonempty] = np.minimum.reduceat(work, offsets[nonempty] - start, axis=1)
-        doc = last
+    # Fixed-width slices of the shingle stream, so one 300k-word document
+    # cannot blow the buffer up; a document cut by a slice boundary gets the
+    # minimum of its partial minima.
+    for start in range(0, hashed.size, _SHINGLES_PER_CHUNK):
+        stop = min(start + _SHINGLES_PER_CHUNK, hashed.size)
+        work = buffer[:, : stop - start]
+        np.multiply(a_col, hashed[None, start:stop], out=work)
+        np.add(work, b_col, out=work)
+        first = int(np.searchsorted(offsets, start, side="right")) - 1
+        last = int(np.searchsorted(offsets, stop - 1, side="right")) - 1
+        docs = np.arange(first, last + 1)
+        # Empty documents own no column; reduceat would misreport them.
+        docs = docs[nonempty[docs]]
+        segment_starts = np.maximum(offsets[docs], start) - start
+        partial = np.minimum.reduceat(work, segment_starts, axis=1)
+        result[:, docs] = np.minimum(result[:, docs], partial)
     return np.ascontiguousarray(result.T)
 
 
@@ -592,12 +589,55 @@ class Match:
 _BASENAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
-class NearDupIndex:
+class _VerifyingIndex:
+    """What both index flavours share: scheme checks and exact verification."""
+
+    scheme: SignatureScheme
+    threshold: float
+    params: tuple[int, int]
+
+    def query(self, signature: Signature) -> list[Key]:
+        raise NotImplementedError
+
+    def find_matches(
+        self,
+        signature: Signature,
+        shingle_set: U64Array,
+        fetch_shingles: Callable[[list[Key]], Mapping[Key, U64Array]],
+        *,
+        threshold: float | None = None,
+        exclude: Key | None = None,
+    ) -> list[Match]:
+        """Verified near duplicates, most similar first.
+
+        ``fetch_shingles`` receives all candidate keys at once (one DB query)
+        and returns their shingle sets; a key it omits (deleted meanwhile) is
+        skipped. Candidates below ``threshold`` (default: the index's) are
+        dropped, so every returned match is a real one.
+        """
+        limit = self.threshold if threshold is None else threshold
+        candidates = [key for key in self.query(signature) if key != exclude]
+        if not candidates:
+            return []
+        stored = fetch_shingles(candidates)
+        matches = []
+        for key in candidates:
+            other = stored.get(key)
+            if other is None:
+                continue
+            score = jaccard(shingle_set, other)
+            if score >= limit:
+                matches.append(Match(key=key, jaccard=score))
+        matches.sort(key=lambda match: (-match.jaccard, repr(match.key)))
+        return matches
+
+
+class NearDupIndex(_VerifyingIndex):
     """A MinHash LSH index with explicit bands x rows and exact verification.
 
     Wraps :class:`datasketch.MinHashLSH`. Without ``redis_url`` the index lives
-    in process memory (about 5 KB per document in datasketch's dict storage;
-    use :func:`find_near_duplicate_pairs` for large one-off batches). With
+    in process memory, at about 5.5 KB per document in datasketch's dict
+    storage (:class:`CompactNearDupIndex` needs ~0.4 KB). With
     ``redis_url`` it lives in Redis under ``name`` and is shared by every
     worker that opens the same name; the scheme id is stored alongside, and
     opening an index with a different scheme raises
@@ -681,38 +721,6 @@ class NearDupIndex:
         self.scheme.require_same(signature.scheme)
         return list(self._lsh.query(signature.to_datasketch()))
 
-    def find_matches(
-        self,
-        signature: Signature,
-        shingle_set: U64Array,
-        fetch_shingles: Callable[[list[Key]], Mapping[Key, U64Array]],
-        *,
-        threshold: float | None = None,
-        exclude: Key | None = None,
-    ) -> list[Match]:
-        """Verified near duplicates, most similar first.
-
-        ``fetch_shingles`` receives all candidate keys at once (one DB query)
-        and returns their shingle sets; a key it omits (deleted meanwhile) is
-        skipped. Candidates below ``threshold`` (default: the index's) are
-        dropped, so every returned match is a real one.
-        """
-        limit = self.threshold if threshold is None else threshold
-        candidates = [key for key in self.query(signature) if key != exclude]
-        if not candidates:
-            return []
-        stored = fetch_shingles(candidates)
-        matches = []
-        for key in candidates:
-            other = stored.get(key)
-            if other is None:
-                continue
-            score = jaccard(shingle_set, other)
-            if score >= limit:
-                matches.append(Match(key=key, jaccard=score))
-        matches.sort(key=lambda match: (-match.jaccard, repr(match.key)))
-        return matches
-
     def drop(self) -> None:
         """Delete everything this index stored in Redis (no-op in memory)."""
         if self._redis is None:
@@ -727,6 +735,122 @@ class NearDupIndex:
                 batch.clear()
         if batch:
             self._redis.delete(*batch)
+
+
+class CompactNearDupIndex(_VerifyingIndex):
+    """An in-process LSH index at ~0.4 KB per document instead of datasketch's ~5.5 KB.
+
+    Each band keeps its 64-bit band hashes sorted in a numpy array next to the
+    row they belong to, so a query is one binary search per band. New rows
+    wait in a small unsorted buffer that queries scan directly; the buffer is
+    merged (re-sorted) once it exceeds 1/8 of the index, which keeps inserts
+    amortised O(log n). Removal leaves a tombstone that the next merge drops.
+    Same answers as :class:`NearDupIndex` for the same params (a test checks);
+    not thread-safe, not shared between processes: rebuild it from stored
+    signatures (:meth:`insert_many` takes ~1M signatures in a few seconds).
+    """
+
+    def __init__(
+        self,
+        *,
+        scheme: SignatureScheme | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        params: tuple[int, int] | None = None,
+    ) -> None:
+        self.scheme = scheme or SignatureScheme()
+        self.threshold = threshold
+        self.params = params or choose_lsh_params(self.scheme.num_perm, threshold)
+        if self.params[0] * self.params[1] > self.scheme.num_perm:
+            raise ValueError(
+                f"{self.params[0]}x{self.params[1]} needs more than {self.scheme.num_perm} values"
+            )
+        bands = self.params[0]
+        self._keys: list[Key | None] = []
+        self._rows: dict[Key, int] = {}
+        self._sorted_hashes = [np.empty(0, dtype=np.uint64) for _ in range(bands)]
+        self._sorted_rows = [np.empty(0, dtype=np.int64) for _ in range(bands)]
+        self._pending_hashes: list[U64Array] = []
+        self._pending_rows: list[int] = []
+        self._tombstones = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._rows
+
+    def _band_hashes(self, signatures: Sequence[Signature]) -> U64Array:
+        for signature in signatures:
+            self.scheme.require_same(signature.scheme)
+        matrix = np.stack([signature.hashvalues for signature in signatures])
+        return lsh_band_hashes(matrix, *self.params)
+
+    def insert(self, key: Key, signature: Signature) -> None:
+        self.insert_many([(key, signature)])
+
+    def insert_many(self, items: Iterable[tuple[Key, Signature]]) -> None:
+        pairs = list(items)
+        if not pairs:
+            return
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys) or any(key in self._rows for key in keys):
+            raise ValueError("the given key already exists")
+        hashes = self._band_hashes([signature for _, signature in pairs])
+        for key, band_hashes in zip(keys, hashes, strict=True):
+            row = len(self._keys)
+            self._keys.append(key)
+            self._rows[key] = row
+            self._pending_rows.append(row)
+            self._pending_hashes.append(band_hashes)
+        if len(self._pending_rows) > max(1024, len(self._rows) // 8):
+            self._merge()
+
+    def remove(self, key: Key) -> None:
+        row = self._rows.pop(key, None)
+        if row is None:
+            raise ValueError("the given key does not exist")
+        self._keys[row] = None
+        self._tombstones += 1
+
+    def _merge(self) -> None:
+        alive = np.array([key is not None for key in self._keys], dtype=bool)
+        # Renumber rows densely, dropping tombstones, so arrays do not keep
+        # growing under insert/remove churn.
+        new_row = np.cumsum(alive) - 1
+        pending_rows = np.array(self._pending_rows, dtype=np.int64)
+        pending_hashes = (
+            np.stack(self._pending_hashes)
+            if self._pending_hashes
+            else np.empty((0, self.params[0]), np.uint64)
+        )
+        for band in range(self.params[0]):
+            rows = np.concatenate([self._sorted_rows[band], pending_rows])
+            hashes = np.concatenate([self._sorted_hashes[band], pending_hashes[:, band]])
+            keep = alive[rows]
+            rows, hashes = new_row[rows[keep]], hashes[keep]
+            order = np.argsort(hashes, kind="stable")
+            self._sorted_hashes[band] = hashes[order]
+            self._sorted_rows[band] = rows[order]
+        self._keys = [key for key in self._keys if key is not None]
+        self._rows = {key: row for row, key in enumerate(self._keys)}
+        self._pending_rows.clear()
+        self._pending_hashes.clear()
+        self._tombstones = 0
+
+    def query(self, signature: Signature) -> list[Key]:
+        """Unverified LSH candidates: may contain false positives."""
+        wanted = self._band_hashes([signature])[0]
+        rows: list[int] = []
+        for band in range(self.params[0]):
+            hashes = self._sorted_hashes[band]
+            low = int(np.searchsorted(hashes, wanted[band], side="left"))
+            high = int(np.searchsorted(hashes, wanted[band], side="right"))
+            rows.extend(self._sorted_rows[band][low:high].tolist())
+        if self._pending_hashes:
+            hits = np.any(np.stack(self._pending_hashes) == wanted, axis=1)
+            rows.extend(np.array(self._pending_rows)[hits].tolist())
+        found = dict.fromkeys(self._keys[row] for row in rows)
+        return [key for key in found if key is not None]
 
 
 # ---------------------------------------------------------------------------
@@ -803,6 +927,27 @@ def _candidate_pairs(band_hashes: U64Array) -> npt.NDArray[np.int64]:
     return np.unique(np.concatenate(found))
 
 
+def _shingle_sets(texts: Sequence[str], scheme: SignatureScheme) -> list[U64Array]:
+    """Sorted unique fingerprint sets, computed a word budget at a time."""
+    sets: list[U64Array] = []
+    start = 0
+    while start < len(texts):
+        words: list[str] = []
+        lengths: list[int] = []
+        stop = start
+        while stop < len(texts) and len(words) < _WORDS_PER_CHUNK:
+            text_words = canonical_words(texts[stop])
+            words.extend(text_words)
+            lengths.append(len(text_words))
+            stop += 1
+        fingerprints, offsets = _fingerprints_from_words(
+            words, np.array(lengths, dtype=np.int64), scheme.shingle_size
+        )
+        sets.extend(np.unique(fingerprints[offsets[i] : offsets[i + 1]]) for i in range(stop - start))
+        start = stop
+    return sets
+
+
 def find_near_duplicate_pairs(
     docs: Sequence[tuple[Key, str]],
     threshold: float = DEFAULT_THRESHOLD,
@@ -825,48 +970,65 @@ def find_near_duplicate_pairs(
     result = NearDuplicatePairs(keys=keys, pairs=[], params=params)
 
     first_by_form: dict[bytes, int] = {}
-    unique_docs: list[int] = []
+    lsh_docs: list[int] = []
+    band_chunks: list[U64Array] = []
+    chunk_docs: list[int] = []
     words: list[str] = []
     lengths: list[int] = []
+
+    def flush() -> None:
+        fingerprints, offsets = _fingerprints_from_words(
+            words, np.array(lengths, dtype=np.int64), scheme.shingle_size
+        )
+        band_chunks.append(lsh_band_hashes(_minhash_matrix(fingerprints, offsets, scheme), *params))
+        lsh_docs.extend(chunk_docs)
+        chunk_docs.clear()
+        words.clear()
+        lengths.clear()
+
     for index, (_, text) in enumerate(docs):
         text_words = canonical_words(text)
         canonical = " ".join(text_words).encode("utf-8")
         first = first_by_form.setdefault(hashlib.blake2b(canonical, digest_size=16).digest(), index)
         if first != index:
             result.pairs.append(VerifiedPair(keys[first], keys[index], 1.0, exact=True))
-            continue
-        unique_docs.append(index)
-        words.extend(text_words)
-        lengths.append(len(text_words))
+        elif text_words:
+            # Blank texts share the all-max signature; they are exact
+            # duplicates of each other and near duplicates of nothing else.
+            chunk_docs.append(index)
+            words.extend(text_words)
+            lengths.append(len(text_words))
+            # Word strings cost ~60 B each; flushing by word count keeps peak
+            # memory at the chunk, not the corpus. Only band hashes stay.
+            if len(words) >= _WORDS_PER_CHUNK:
+                flush()
+    if chunk_docs:
+        flush()
     result.exact_pairs = len(result.pairs)
+    if not lsh_docs:
+        return result
 
-    fingerprints, offsets = _fingerprints_from_words(
-        words, np.array(lengths, dtype=np.int64), scheme.shingle_size
-    )
-    matrix = _minhash_matrix(fingerprints, offsets, scheme)
-    # Blank texts share the all-max signature; they are exact duplicates of
-    # each other (handled above) and near duplicates of nothing else.
-    nonblank = np.flatnonzero(np.diff(offsets) > 0)
-    band_hashes = lsh_band_hashes(matrix[nonblank], *params)
+    band_hashes = np.concatenate(band_chunks)
+    band_chunks.clear()
     result.band_hash_bytes = band_hashes.nbytes
     candidates = _candidate_pairs(band_hashes)
+    del band_hashes
     result.candidate_pairs = int(candidates.size)
+    if not candidates.size:
+        return result
 
-    shingle_sets: dict[int, U64Array] = {}
-
-    def shingle_set(local: int) -> U64Array:
-        found = shingle_sets.get(local)
-        if found is None:
-            found = np.unique(fingerprints[offsets[local] : offsets[local + 1]])
-            shingle_sets[local] = found
-        return found
-
-    count = nonblank.size
-    for pair in candidates.tolist():
-        left, right = int(nonblank[pair // count]), int(nonblank[pair % count])
-        score = jaccard(shingle_set(left), shingle_set(right))
+    count = len(lsh_docs)
+    lefts, rights = candidates // count, candidates % count
+    # Shingle sets are recomputed for candidate documents only: cheaper in
+    # memory than keeping 8 bytes per shingle for every document.
+    involved = np.unique(np.concatenate([lefts, rights])).tolist()
+    shingle_sets = dict(
+        zip(involved, _shingle_sets([docs[lsh_docs[local]][1] for local in involved], scheme), strict=True)
+    )
+    for left, right in zip(lefts.tolist(), rights.tolist(), strict=True):
+        score = jaccard(shingle_sets[left], shingle_sets[right])
         if score >= threshold:
-            result.pairs.append(VerifiedPair(keys[unique_docs[left]], keys[unique_docs[right]], score))
+            result.pairs.append(VerifiedPair(keys[lsh_docs[left]], keys[lsh_docs[right]], score))
         else:
             result.rejected_pairs += 1
     return result

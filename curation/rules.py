@@ -155,9 +155,8 @@ def failed_rules(results: list[RuleResult]) -> list[str]:
 # A small English function-word list: Gopher's eight plus the commonest
 # pronouns, auxiliaries and prepositions, so that short well-formed English
 # reliably has two of them. A paragraph of words reads better than 130
-# one-per-line list items, hence the split.
-STOP_WORDS = frozenset(
-    """
+# one-per-line list items, hence the string.
+_STOP_WORDS_TEXT = """
     a about above after again all also am an and any are as at be because been
     before being between both but by can could did do does doing down during each
     few for from further had has have having he her here hers him his how i if in
@@ -165,8 +164,8 @@ STOP_WORDS = frozenset(
     or other our out over own same she should so some such than that the their
     them then there these they this those through to too under until up very was
     we were what when where which while who whom why will with would you your
-    """.split()  # noqa: SIM905
-)
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 _SHORT_TEXT_WORDS = 20
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")

@@ -7,6 +7,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from curation.dedup import (
+    CompactNearDupIndex,
     NearDupIndex,
     SchemeMismatchError,
     Signature,
@@ -294,6 +295,51 @@ def test_it_returns_verified_matches_from_an_index():
 
     index.remove("base")
     assert "base" not in index
+
+
+def test_it_answers_like_datasketch_from_the_compact_index():
+    rng = random.Random(10)
+    texts = []
+    for _ in range(700):
+        base = random_text(rng, words=120)
+        texts += [base, edited(rng, base, rng.randint(1, 12))]
+    signatures = compute_signatures(texts)
+    reference = NearDupIndex(params=(32, 4))  # loose, so that queries return plenty
+    compact = CompactNearDupIndex(params=(32, 4))
+    reference.insert_many(enumerate(signatures[:1200]))
+    compact.insert_many(enumerate(signatures[:1200]))  # above the merge threshold
+    for key, signature in enumerate(signatures[1200:], start=1200):
+        reference.insert(key, signature)
+        compact.insert(key, signature)  # stays in the unsorted buffer
+    for key in range(0, 1400, 7):
+        reference.remove(key)
+        compact.remove(key)
+    assert len(compact) == 1400 - 200
+    assert 7 not in compact
+    assert 8 in compact
+    hits = 0
+    for signature in signatures[::5]:
+        expected = sorted(reference.query(signature))
+        assert sorted(compact.query(signature)) == expected
+        hits += len(expected)
+    assert hits > len(signatures[::5])  # not trivially empty
+    with pytest.raises(ValueError, match="already exists"):
+        compact.insert(8, signatures[8])
+    with pytest.raises(SchemeMismatchError):
+        compact.insert("x", signature_for_text("a b c d e f", SignatureScheme(seed=5)))
+
+
+def test_it_returns_verified_matches_from_the_compact_index():
+    rng = random.Random(11)
+    base, near, near_score = planted_pair(rng, 0.83, 0.9)
+    other, half, _ = planted_pair(rng, 0.45, 0.55)
+    store = {"base": shingle_fingerprints(base), "other": shingle_fingerprints(other)}
+    index = CompactNearDupIndex(params=(64, 2))
+    index.insert_many(zip(store, compute_signatures([base, other]), strict=True))
+    matches = index.find_matches(signature_for_text(near), shingle_fingerprints(near), fetcher(store))
+    assert [(m.key, m.jaccard) for m in matches] == [("base", pytest.approx(near_score))]
+    assert "other" in index.query(signature_for_text(half))
+    assert index.find_matches(signature_for_text(half), shingle_fingerprints(half), fetcher(store)) == []
 
 
 # --- Redis-backed index ------------------------------------------------------

@@ -1,3 +1,7 @@
+import random
+import string
+import unicodedata
+
 from curation.text import canonical_form, canonical_words, exact_hash, normalize_text
 
 
@@ -38,3 +42,34 @@ def test_it_gives_equal_exact_hashes_to_cosmetic_variants():
     assert base != exact_hash("The answer is not 42.")
     assert len(base) == 64
     assert int(base, 16) >= 0
+
+
+def reference_canonical(text):
+    """The definition, one character at a time."""
+    out = []
+    for char in unicodedata.normalize("NFC", text).casefold():
+        category = unicodedata.category(char)
+        if category == "Nd":
+            out.append("0")
+        elif category[0] in "PSZ" or category in ("Cc", "Cf"):
+            out.append(" ")
+        else:
+            out.append(char)
+    return " ".join("".join(out).split())
+
+
+def test_it_canonicalises_like_the_per_character_definition():
+    rng = random.Random(0)
+    alphabet = (
+        string.printable
+        + "éèçÉÀßæøÅ—–…“”‘’«»©®™°±×÷€£¥•·¡¿"
+        + "абвгдЖЗИ"
+        + "中文字符。，、"
+        + "٠١٢٣४५"
+        + "\u00a0\u2009\u200b\u2028\u00ad"
+        + "😀🎉👍🏽"
+        + "e\u0301"
+    )
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert canonical_form(text) == reference_canonical(text), repr(text)
