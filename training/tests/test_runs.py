@@ -56,9 +56,8 @@ def test_it_trains_gates_and_deploys_both_models(project, snapshot, tiny_encoder
     first = version(project, snapshot, ModelKind.POLICY, tiny_lm)
     assert runs.version_train(version_id=first.pk).passed  # type: ignore[union-attr]
     # The validation prompts exist in the project, so the head-to-head pairs become tasks.
-    prompts = [
-        json.loads(line)["messages"][0]["content"] for line in open(snapshot_dir / "sft_validation.jsonl")
-    ]
+    lines = (snapshot_dir / "sft_validation.jsonl").read_text().splitlines()
+    prompts = [json.loads(line)["messages"][0]["content"] for line in lines]
     for text in prompts:
         Prompt.objects.create(project=project, text=text, source=PromptSource.SEED)
     second = version(project, snapshot, ModelKind.POLICY, tiny_lm, seed=1)
@@ -89,7 +88,8 @@ def test_it_marks_a_crashed_run_failed_and_keeps_the_deployed_model(
     good = version(project, snapshot, ModelKind.REWARD, tiny_encoder)
     runs.version_train(version_id=good.pk)
     broken = version(project, snapshot, ModelKind.REWARD, tmp_path / "no-such-base")
-    with pytest.raises(Exception):  # noqa: B017 - whatever the loader raises, the row must say so
+    # Whatever the loader raises, the version row must record it.
+    with pytest.raises(Exception):
         runs.version_train(version_id=broken.pk)
     broken.refresh_from_db()
     assert broken.status == VersionStatus.FAILED and broken.error
