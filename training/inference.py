@@ -69,12 +69,9 @@ class ModelSlots:
         return slot
 
     def refresh(self, project_id: int, kind: str) -> None:
-        from django.db import close_old_connections
-
         from training.models import ModelVersion
         from training.services import active_deployment
 
-        close_old_connections()
         deployment = active_deployment(project=project_id, kind=kind)
         if deployment is None:
             return
@@ -107,12 +104,28 @@ class ModelSlots:
         self._watcher.start()
 
     def _watch(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            for project_id, kind in list(self._slots):
-                try:
-                    self.refresh(project_id, kind)
-                except Exception:
-                    logger.exception("model watcher failed for project %s %s", project_id, kind)
+        from django.db import close_old_connections, connection
+
+        try:
+            while not self._stop.wait(POLL_SECONDS):
+                # This thread's own connection: drop it if the database restarted meanwhile.
+                close_old_connections()
+                for project_id, kind in list(self._slots):
+                    try:
+                        self.refresh(project_id, kind)
+                    except Exception:
+                        logger.exception("model watcher failed for project %s %s", project_id, kind)
+        finally:
+            connection.close()
+
+    def reset(self) -> None:
+        """Stop the watcher and forget every model (tests; a worker never needs this)."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=POLL_SECONDS * 3)
+        self._watcher = None
+        self._stop = threading.Event()
+        self._slots.clear()
 
 
 SLOTS = ModelSlots()

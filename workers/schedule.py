@@ -17,6 +17,21 @@ class PeriodicJob:
 
 
 SCHEDULE: tuple[PeriodicJob, ...] = (
+    # Retraining is triggered by new human signal (or age), not by the clock alone: this
+    # check is cheap, the run it may start is not.
+    PeriodicJob(
+        name="Check whether to retrain",
+        task="workers.retrain_check",
+        every_seconds=300,
+        description="Start a pipeline run for each project with enough new judgments or demonstrations.",
+    ),
+    # A run whose worker died would hold the project's lock forever; this frees it.
+    PeriodicJob(
+        name="Reap stalled pipeline runs",
+        task="workers.reap_runs",
+        every_seconds=900,
+        description="Fail pipeline runs with no progress for hours, releasing the per-project lock.",
+    ),
     # New text is curated right after it is committed; this sweep catches anything that
     # slipped through (a worker that was down, a lost message).
     PeriodicJob(

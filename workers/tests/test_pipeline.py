@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from curation import services as curation
+from curation.models import Snapshot
+from feedback.models import ComparisonTask, Judgment, Prompt, PromptSource, ResponseSource
+from feedback.tests.factories import make_project, make_response, make_user
+from flywheel.errors import Conflict
+from training.models import ModelKind, VersionStatus
+from training.services import active_deployment
+from workers import pipeline
+from workers.models import PipelineRun, RunStatus
+
+THINGS = {"sky": "blue", "grass": "green", "sun": "yellow", "snow": "white", "coal": "black", "rose": "red"}
+WHEN = ["today", "at noon", "in winter", "in the evening", "in spring", "after the rain"]
+
+
+def seed_project(name: str = "loop", judges: int = 3):  # type: ignore[no-untyped-def]
+    """Prompts with a demonstration each, and comparisons where the polite reply wins."""
+    project = make_project(name=name)
+    annotators = [make_user(f"{name}-judge{i}") for i in range(judges)]
+    for thing, colour in THINGS.items():
+        for when in WHEN:
+            prompt = Prompt.objects.create(
+                project=project, text=f"what color is the {thing} {when} ?", source=PromptSource.SEED
+            )
+            make_response(
+                prompt,
+                f"thanks for asking . the {thing} is {colour} {when} .",
+                source=ResponseSource.DEMONSTRATION,
+            )
+            polite = make_response(prompt, f"please note the {thing} is {colour} {when}")
+            blunt = make_response(prompt, f"the {thing} is {colour} {when} really truly")
+            task = ComparisonTask.objects.create(
+                project=project, prompt=prompt, response_a=blunt, response_b=polite
+            )
+            for annotator in annotators:
+                Judgment.objects.create(task=task, annotator=annotator, choice="b", strength="clear")
+    curation.project_curate(project_id=project.pk)
+    return project
+
+
+@pytest.mark.django_db
+def test_it_triggers_on_enough_new_items_or_on_age():
+    project = seed_project(judges=1)
+    cfg = pipeline.pipeline_settings(project=project)
+    cfg.min_new_items = 1000
+    cfg.save()
+    due, reason = pipeline.retrain_due(project=project)
+    assert not due and "72" in reason  # 36 judgments + 36 kept demonstrations
+    cfg.min_new_items = 72
+    cfg.save()
+    assert pipeline.retrain_due(project=project)[0]
+    # After a successful run, only what arrived since its snapshot counts...
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, manifest={}, content_hash="0" * 64, directory="/x"
+    )
+    PipelineRun.objects.create(
+        project=project,
+        trigger="t",
+        status=RunStatus.SUCCEEDED,
+        snapshot=snapshot,
+        finished_at=timezone.now(),
+    )
+    assert not pipeline.retrain_due(project=project)[0]
+    task = ComparisonTask.objects.filter(project=project).first()
+    Judgment.objects.create(task=task, annotator=make_user("late"), choice="a")
+    assert pipeline.new_items_since(project=project, since=snapshot.created_at) == 1
+    assert not pipeline.retrain_due(project=project)[0]
+    # ...unless the last snapshot is older than the maximum age.
+    later = timezone.now() + timedelta(hours=cfg.max_age_hours + 1)
+    due, reason = pipeline.retrain_due(project=project, now=later)
+    assert due and "older than" in reason
+    cfg.enabled = False
+    cfg.save()
+    assert not pipeline.retrain_due(project=project, now=later)[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_allows_one_run_per_project_under_concurrent_triggers(empty_queues):
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock under test is PostgreSQL's; run with DATABASE_URL")
+    project = make_project(name="lock")
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def trigger() -> None:
+        try:
+            barrier.wait()
+            pipeline.pipeline_run_start(project=project, trigger="race")
+            outcomes.append("started")
+        except Conflict:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=trigger) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["refused"] * 7 + ["started"]
+    assert PipelineRun.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, settings, tmp_path):
+    from training import runs
+    from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
+
+    settings.MODEL_STORE = tmp_path / "models"
+    settings.EXPORT_DIR = tmp_path / "exports"
+    project = seed_project()
+    cfg = pipeline.pipeline_settings(project=project)
+    cfg.reward_base, cfg.policy_base = str(tiny_encoder), str(tiny_lm)
+    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.candidates_per_prompt = 4
+    cfg.prompts_per_run = 3
+    cfg.generation_max_new_tokens = 8
+    cfg.save()
+    run = PipelineRun.objects.create(
+        project=project, trigger="test", steps=[{"name": n, "status": "pending"} for n in pipeline.STEPS]
+    )
+    note = pipeline.step_snapshot(run=run)
+    run.refresh_from_db()
+    assert run.snapshot is not None and "preferences_train" in note
+    assert pipeline.step_snapshot(run=run).startswith("snapshot")  # idempotent
+    status, note = pipeline.step_train(run=run, kind=ModelKind.REWARD)
+    run.refresh_from_db()
+    assert status == "done" and run.reward_version.status == VersionStatus.PROMOTED, note
+    status, note = pipeline.step_train(run=run, kind=ModelKind.POLICY)
+    run.refresh_from_db()
+    assert status == "done" and run.policy_version.status == VersionStatus.PROMOTED, note
+    assert active_deployment(project=project, kind=ModelKind.POLICY).version_id == run.policy_version_id
+    before = project.responses.filter(source=ResponseSource.MODEL).count()
+    note = pipeline.step_generate(run=run)
+    made = project.responses.filter(source=ResponseSource.MODEL)
+    assert made.count() > before and set(made.values_list("model_name", flat=True)) == {"policy-v1"}, note
+    curation.project_curate(project_id=project.pk)
+    tasks_before = ComparisonTask.objects.filter(project=project).count()
+    note = pipeline.step_pairs(run=run)
+    new_tasks = ComparisonTask.objects.filter(project=project).order_by("-id")[
+        : ComparisonTask.objects.filter(project=project).count() - tasks_before
+    ]
+    assert new_tasks, note
+    assert all(t.suggested_preference is not None for t in new_tasks)
+    priorities = [
+        t.priority
+        for t in ComparisonTask.objects.filter(project=project, suggested_preference__isnull=False).order_by(
+            "-priority"
+        )
+    ]
+    assert priorities == sorted(priorities, reverse=True) and min(priorities) >= 0 and max(priorities) <= 1
