@@ -21,6 +21,7 @@ from feedback.models import AssignmentState, Judgment
 from feedback.tests.factories import PASSWORD, make_project, make_task, make_user
 from flywheel.models import Role, User
 from training.models import ModelKind, ModelVersion
+from workers.models import PipelineRun, RunStatus
 
 ROLES = ("anonymous", "annotator", "curator", "admin")
 
@@ -95,6 +96,10 @@ TABLE: dict[str, list[Rule]] = {
     # to the inference worker, which these tests do not run.
     "api-generate": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
     "api-score": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
+    # --- workers/urls_api.py ---
+    # Starting a run is a curator's call; a retry of a run that did not fail is refused (409).
+    "api-pipeline-runs": [Rule("GET", CURATOR_API), Rule("POST", (401, 403, 201, 201))],
+    "api-pipeline-retry": [Rule("POST", (401, 403, 409, 409))],
 }
 
 
@@ -134,6 +139,7 @@ def world(db: None) -> dict[str, Any]:
         "assignment": lease,
         "judgment": Judgment.objects.create(task=other_task, annotator=make_user("erin"), choice="a"),
         "version": ModelVersion.objects.create(project=project, kind=ModelKind.POLICY, number=1, base="tiny"),
+        "run": PipelineRun.objects.create(project=project, trigger="test", status=RunStatus.SUCCEEDED),
         "annotator": alice,
         "curator": make_user("carol", Role.CURATOR),
         "admin": make_user("dave", Role.ADMIN),
@@ -177,6 +183,7 @@ def ids_of(world: dict[str, Any]) -> dict[str, Any]:
         "judgment_id": world["judgment"].pk,
         "version_id": world["version"].pk,
         "kind": world["version"].kind,
+        "run_id": world["run"].pk,
     }
 
 

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from workers import api
+
+urlpatterns = [
+    path(
+        "projects/<int:project_id>/pipeline-runs", api.PipelineRunListApi.as_view(), name="api-pipeline-runs"
+    ),
+    path("pipeline-runs/<int:run_id>/retry", api.PipelineRunRetryApi.as_view(), name="api-pipeline-retry"),
+]
