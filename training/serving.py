@@ -1,0 +1,132 @@
+"""Model holders for serving and evaluation: load a trained folder once, then generate or score.
+
+No locking here: a holder is used by one thread at a time (the inference worker swaps whole
+holders, see training/inference.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from training.reward import encode_pair, load_reward_model, prepare_reward_tokenizer, reward_max_length
+from training.runtime import configure_threads, quiet_progress_bars, read_metadata
+from training.sft import load_policy_model
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class PolicyModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    folder: Path
+
+    @classmethod
+    def load(cls, folder: Path) -> PolicyModel:
+        configure_threads()
+        quiet_progress_bars()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        # Prompts of different lengths share a batch; generation continues from the right end.
+        tokenizer.padding_side = "left"
+        model = load_policy_model(Path(folder)).to(_device()).eval()
+        return cls(model=model, tokenizer=tokenizer, folder=Path(folder))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: list[str],
+        n: int = 1,
+        temperature: float = 0.8,
+        max_new_tokens: int = 128,
+        seed: int | None = None,
+        batch_size: int = 8,
+    ) -> list[list[str]]:
+        """`n` replies per prompt, each rendered as a single user turn with the chat template.
+
+        temperature 0 decodes greedily (the `n` replies are then identical). With a seed the
+        result is reproducible for the same prompts, batch size and hardware; it reseeds torch's
+        global generator, which is fine in a worker process that does nothing else random.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = temperature > 0
+        options = {"do_sample": sample, "temperature": temperature} if sample else {"do_sample": False}
+        texts = [
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            for prompt in prompts
+        ]
+        results: list[list[str]] = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.model.device)
+            output = self.model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=n,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **options,
+            )
+            replies = self.tokenizer.batch_decode(
+                output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            results.extend(replies[i : i + n] for i in range(0, len(replies), n))
+        return [[reply.strip() for reply in group] for group in results]
+
+
+@dataclass
+class RewardModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    folder: Path
+    max_length: int
+
+    @classmethod
+    def load(cls, folder: Path) -> RewardModel:
+        configure_threads()
+        quiet_progress_bars()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        prepare_reward_tokenizer(tokenizer)
+        model = load_reward_model(Path(folder)).to(_device()).eval()
+        model.config.pad_token_id = tokenizer.pad_token_id
+        # Score with the length the model was trained with, not the tokenizer's ceiling.
+        trained = read_metadata(Path(folder)).get("max_length")
+        max_length = int(trained) if trained else reward_max_length(tokenizer, 512)
+        return cls(model=model, tokenizer=tokenizer, folder=Path(folder), max_length=max_length)
+
+    @torch.no_grad()
+    def score(self, prompt: str, responses: list[str], batch_size: int = 16) -> list[float]:
+        """One scalar per response: higher means preferred for this prompt."""
+        return self.score_pairs([(prompt, response) for response in responses], batch_size=batch_size)
+
+    @torch.no_grad()
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int = 16) -> list[float]:
+        encoded = [encode_pair(self.tokenizer, p, r, self.max_length) for p, r in pairs]
+        pad_id = self.tokenizer.pad_token_id
+        scores: list[float] = []
+        for start in range(0, len(encoded), batch_size):
+            batch = encoded[start : start + batch_size]
+            width = max(len(ids) for ids in batch)
+            # Right padding with a mask, as in training (TRL's DataCollatorForPreference).
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, ids in enumerate(batch):
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                attention[row, : len(ids)] = 1
+            logits = self.model(
+                input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device)
+            ).logits
+            scores.extend(float(value) for value in logits[:, 0].float().cpu())
+        return scores

@@ -1,0 +1,64 @@
+import pytest
+
+from training.config import RewardTrainConfig
+from training.reward import train_reward
+from training.serving import PolicyModel, RewardModel
+
+PROMPTS = ["what color is the sky ?", "what color is the coal ?", "hi"]
+
+
+@pytest.fixture(scope="module")
+def policy(trained_policy):
+    return PolicyModel.load(trained_policy.output_dir)
+
+
+@pytest.fixture(scope="module")
+def reward(trained_reward):
+    return RewardModel.load(trained_reward.output_dir)
+
+
+def test_it_generates_n_replies_per_prompt(policy):
+    replies = policy.generate(PROMPTS, n=3, temperature=1.0, max_new_tokens=8, seed=0, batch_size=2)
+    assert len(replies) == 3 and all(len(group) == 3 for group in replies)
+    assert all(isinstance(reply, str) for group in replies for reply in group)
+    # Chat markup never leaks into a reply.
+    assert not any("<|im_" in reply for group in replies for reply in group)
+
+
+def test_it_samples_reproducibly_from_a_seed(policy):
+    def sample(seed):
+        return policy.generate(PROMPTS, n=2, temperature=1.0, max_new_tokens=8, seed=seed)
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+
+
+def test_it_answers_like_its_demonstrations(policy):
+    # Greedy decoding of the trained policy follows the demonstrations' pattern.
+    [[reply]] = policy.generate(["what color is the sky ?"], n=1, temperature=0, max_new_tokens=16)
+    assert reply.startswith("thanks for asking")
+
+
+def test_it_scores_a_batch_exactly_as_one_at_a_time(reward):
+    responses = ["please the sky is blue", "the sky is blue really very truly indeed also", "thanks", ""]
+    batched = reward.score("what color is the sky ?", responses, batch_size=4)
+    single = [reward.score("what color is the sky ?", [response], batch_size=1)[0] for response in responses]
+    assert len(batched) == 4
+    assert batched == pytest.approx(single, abs=1e-5)
+    # And the trained rule shows: the polite reply scores above the padded impolite one.
+    assert batched[0] > batched[1]
+
+
+def test_it_scores_with_a_causal_lm_reward_model(tmp_path, snapshot_dir, tiny_lm):
+    # A decoder base reads the conversation through its chat template and pads on the right.
+    result = train_reward(
+        RewardTrainConfig(
+            data_dir=snapshot_dir, base=tiny_lm, out=tmp_path, max_steps=4, batch_size=8, lr=1e-3
+        )
+    )
+    model = RewardModel.load(result.output_dir)
+    responses = ["please the sky is blue", "the sky is blue really very truly indeed", "ok"]
+    batched = model.score("what color is the sky ?", responses, batch_size=3)
+    single = [model.score("what color is the sky ?", [response])[0] for response in responses]
+    assert batched == pytest.approx(single, abs=1e-5)
+    assert len(set(batched)) == 3
