@@ -60,7 +60,7 @@ def convert_smollm2(out_dir: Path, *, gguf_path: Path | None = None) -> Path:
         where = {"gguf_file": source.name, "local_files_only": True}
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), **where)
         model = AutoModelForCausalLM.from_pretrained(str(source.parent), dtype=torch.float32, **where)
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(str(staging))

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
-from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, GenerationMixin, PreTrainedModel, PreTrainedTokenizerBase
 
 from training.reward import encode_pair, load_reward_model, prepare_reward_tokenizer, reward_max_length
 from training.runtime import configure_threads, quiet_progress_bars, read_metadata
 from training.sft import load_policy_model
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _on_device(model: PreTrainedModel) -> PreTrainedModel:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # transformers wraps .to() in a decorator whose signature mypy misreads.
+    moved: PreTrainedModel = model.to(device)  # type: ignore[arg-type]
+    return moved.eval()
 
 
 @dataclass
@@ -36,7 +40,7 @@ class PolicyModel:
             tokenizer.pad_token = tokenizer.eos_token
         # Prompts of different lengths share a batch; generation continues from the right end.
         tokenizer.padding_side = "left"
-        model = load_policy_model(Path(folder)).to(_device()).eval()
+        model = _on_device(load_policy_model(Path(folder)))
         return cls(model=model, tokenizer=tokenizer, folder=Path(folder))
 
     @torch.no_grad()
@@ -72,7 +76,7 @@ class PolicyModel:
             batch = self.tokenizer(
                 texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(self.model.device)
-            output = self.model.generate(
+            output = cast(GenerationMixin, self.model).generate(
                 **batch,
                 max_new_tokens=max_new_tokens,
                 num_return_sequences=n,
@@ -99,7 +103,7 @@ class RewardModel:
         quiet_progress_bars()
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         prepare_reward_tokenizer(tokenizer)
-        model = load_reward_model(Path(folder)).to(_device()).eval()
+        model = _on_device(load_reward_model(Path(folder)))
         model.config.pad_token_id = tokenizer.pad_token_id
         # Score with the length the model was trained with, not the tokenizer's ceiling.
         trained = read_metadata(Path(folder)).get("max_length")

@@ -92,6 +92,15 @@ def sft_dataset(rows: Sequence[dict[str, Any]], mode: LossMode) -> Dataset:
     return Dataset.from_list([_as_prompt_completion(row["messages"]) for row in rows])
 
 
+def _chat_tokens(
+    tokenizer: PreTrainedTokenizerBase, messages: Messages, **options: Any
+) -> dict[str, list[int]]:
+    # apply_chat_template's declared return type covers every mode (text, ids, dicts, batches);
+    # with tokenize=True and return_dict=True on one conversation it is a dict of id lists.
+    encoded: Any = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **options)
+    return {key: list(encoded[key]) for key in ("input_ids", "assistant_masks") if key in encoded}
+
+
 def encode_conversation(
     tokenizer: PreTrainedTokenizerBase, messages: Messages, *, template: str | None, max_length: int
 ) -> tuple[list[int], list[int]]:
@@ -102,22 +111,15 @@ def encode_conversation(
     default truncation (keep_start) does.
     """
     if template is not None:
-        encoded = tokenizer.apply_chat_template(
-            messages,
-            chat_template=template,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-        )
-        ids = list(encoded["input_ids"])
-        masks = encoded["assistant_masks"]
-        labels = [token if keep else -100 for token, keep in zip(ids, masks, strict=True)]
+        encoded = _chat_tokens(tokenizer, messages, chat_template=template, return_assistant_tokens_mask=True)
+        ids = encoded["input_ids"]
+        labels = [
+            token if keep else -100 for token, keep in zip(ids, encoded["assistant_masks"], strict=True)
+        ]
     else:
         split = _as_prompt_completion(messages)
-        prompt_ids = tokenizer.apply_chat_template(
-            split["prompt"], tokenize=True, return_dict=True, add_generation_prompt=True
-        )["input_ids"]
-        ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+        prompt_ids = _chat_tokens(tokenizer, split["prompt"], add_generation_prompt=True)["input_ids"]
+        ids = _chat_tokens(tokenizer, messages)["input_ids"]
         prefix = 0
         while prefix < min(len(prompt_ids), len(ids)) and prompt_ids[prefix] == ids[prefix]:
             prefix += 1
