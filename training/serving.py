@@ -65,6 +65,8 @@ class PolicyModel:
             torch.manual_seed(seed)
         sample = temperature > 0
         options = {"do_sample": sample, "temperature": temperature} if sample else {"do_sample": False}
+        # Greedy decoding gives one answer; transformers refuses to return it n times, so it is copied.
+        per_prompt = n if sample else 1
         texts = [
             self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
@@ -79,14 +81,15 @@ class PolicyModel:
             output = cast(GenerationMixin, self.model).generate(
                 **batch,
                 max_new_tokens=max_new_tokens,
-                num_return_sequences=n,
+                num_return_sequences=per_prompt,
                 pad_token_id=self.tokenizer.pad_token_id,
                 **options,
             )
             replies = self.tokenizer.batch_decode(
                 output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
             )
-            results.extend(replies[i : i + n] for i in range(0, len(replies), n))
+            groups = [replies[i : i + per_prompt] for i in range(0, len(replies), per_prompt)]
+            results.extend(group if sample else group * n for group in groups)
         return [[reply.strip() for reply in group] for group in results]
 
 

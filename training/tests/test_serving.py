@@ -35,8 +35,8 @@ def test_it_samples_reproducibly_from_a_seed(policy):
 
 def test_it_answers_like_its_demonstrations(policy):
     # Greedy decoding of the trained policy follows the demonstrations' pattern.
-    [[reply]] = policy.generate(["what color is the sky ?"], n=1, temperature=0, max_new_tokens=16)
-    assert reply.startswith("thanks for asking")
+    [[reply, same]] = policy.generate(["what color is the sky ?"], n=2, temperature=0, max_new_tokens=16)
+    assert reply.startswith("thanks for asking") and same == reply
 
 
 def test_it_scores_a_batch_exactly_as_one_at_a_time(reward):
