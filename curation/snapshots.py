@@ -27,6 +27,9 @@ from flywheel.errors import Conflict
 from flywheel.models import User
 from flywheel.services import audit_record
 
+# Agreement a preferred human response needs before it is also used as a demonstration.
+PREFERRED_AS_SFT_MIN_AGREEMENT = 0.75
+
 EXPORT_FILES = (
     "sft_train.jsonl",
     "sft_validation.jsonl",
@@ -94,6 +97,7 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
     kept_prompts, kept_responses = _kept(project)
 
     sft: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
+    sft_prompts: set[int] = set()
     items: list[tuple[str, int, int | None, int | None, list[int]]] = []
     demos = (
         Response.objects.filter(project=project, source=ResponseSource.DEMONSTRATION, id__in=kept_responses)
@@ -116,6 +120,7 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             }
         )
         items.append((split, response.prompt_id, response.pk, None, []))
+        sft_prompts.add(response.prompt_id)
 
     prefs: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
     judgment_ids: dict[int, list[int]] = {}
@@ -154,6 +159,26 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             }
         )
         items.append((split, task.prompt_id, None, task.pk, judgment_ids.get(task.pk, [])))
+        # A human-written response that people preferred is a demonstration too: SFT learns from
+        # it, labelled as such. Model-written winners are not, so model output never passes as
+        # human data.
+        if (
+            chosen.source != ResponseSource.MODEL
+            and task.prompt_id not in sft_prompts
+            and aggregate.agreement >= PREFERRED_AS_SFT_MIN_AGREEMENT
+        ):
+            sft_prompts.add(task.prompt_id)
+            sft[split].append(
+                {
+                    "messages": [
+                        {"role": "user", "content": pii.redact(task.prompt.text)},
+                        {"role": "assistant", "content": pii.redact(chosen.text)},
+                    ],
+                    "id": f"response-{chosen.pk}",
+                    "origin": "human-preferred",
+                }
+            )
+            items.append((split, task.prompt_id, chosen.pk, None, []))
 
     with transaction.atomic():
         # Lock the project's snapshot numbering so two curators creating at once get v1 and v2.

@@ -158,3 +158,30 @@ def test_it_waits_for_pending_curation(project, carol):
 
     with pytest.raises(Conflict):
         snapshots.snapshot_create(project=project, actor=carol)
+
+
+def test_it_uses_preferred_human_responses_as_labelled_demonstrations(project, alice, bob, carol):
+    from feedback.models import ResponseSource
+
+    human = add_prompt(project, "How long should I rest bread dough before shaping it?")
+    good = make_response(human, "About an hour, until it has roughly doubled in size.")
+    weak = make_response(human, "Some time.")
+    machine = add_prompt(project, "How do I descale a kettle with household items?")
+    model_good = make_response(
+        machine, "Boil equal parts water and white vinegar, rest, rinse twice.", source=ResponseSource.MODEL
+    )
+    model_weak = make_response(machine, "Buy a new kettle.", source=ResponseSource.MODEL)
+    for prompt_task in (
+        make_task(project, prompt=human, response_a=good, response_b=weak),
+        make_task(project, prompt=machine, response_a=model_good, response_b=model_weak),
+    ):
+        judge(prompt_task, alice, "a")
+        judge(prompt_task, bob, "a")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    rows = [
+        json.loads(line)
+        for name in ("sft_train.jsonl", "sft_validation.jsonl")
+        for line in (Path(snapshot.directory) / name).read_text().splitlines()
+    ]
+    assert [(r["origin"], r["messages"][1]["content"]) for r in rows] == [("human-preferred", good.text)]
