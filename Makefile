@@ -27,7 +27,11 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py curate --all
 
+# The demo: the demo author's labels, SmolLM2 as the first policy, and a first pipeline run
+# that trains both models while you watch (FLYWHEEL_DEMO shortens the schedule).
+run: export FLYWHEEL_DEMO ?= 1
 run: seed
+	$(BIN)/python manage.py demo_bootstrap
 	$(BIN)/python -m flywheel.procs
 
 lint: install

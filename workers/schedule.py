@@ -14,6 +14,8 @@ class PeriodicJob:
     task: str
     every_seconds: int
     description: str
+    # With FLYWHEEL_DEMO on (make run), the loop turns while a newcomer watches.
+    demo_every_seconds: int | None = None
 
 
 SCHEDULE: tuple[PeriodicJob, ...] = (
@@ -23,6 +25,7 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         name="Check whether to retrain",
         task="workers.retrain_check",
         every_seconds=300,
+        demo_every_seconds=60,
         description="Start a pipeline run for each project with enough new judgments or demonstrations.",
     ),
     # A run whose worker died would hold the project's lock forever; this frees it.
@@ -38,6 +41,7 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         name="Curate pending items",
         task="curation.curate_pending",
         every_seconds=120,
+        demo_every_seconds=30,
         description="Curate every project's pending prompts and responses.",
     ),
     # Curators' keep/reject decisions accumulate slowly; hourly is plenty to pick them up.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -17,9 +18,12 @@ def schedule_sync() -> dict[str, int]:
     created = kept = 0
     with transaction.atomic():
         for job in SCHEDULE:
-            interval, _ = IntervalSchedule.objects.get_or_create(
-                every=job.every_seconds, period=IntervalSchedule.SECONDS
+            every = (
+                job.demo_every_seconds
+                if settings.FLYWHEEL_DEMO and job.demo_every_seconds
+                else job.every_seconds
             )
+            interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
             _, was_created = PeriodicTask.objects.get_or_create(
                 name=job.name,
                 defaults={
