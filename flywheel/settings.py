@@ -240,6 +240,13 @@ FLYWHEEL_MAX_TEXT_CHARS = env_int("FLYWHEEL_MAX_TEXT_CHARS", 32_000, minimum=100
 FLYWHEEL_DEMO = env_bool("FLYWHEEL_DEMO", False)
 # How long the API waits for the inference worker before answering 503.
 FLYWHEEL_INFERENCE_TIMEOUT = env_int("FLYWHEEL_INFERENCE_TIMEOUT", 60, minimum=1)
+# A bearer token that lets Prometheus scrape /metrics from outside the private network. Short
+# tokens are refused: this one guards the endpoint on its own.
+FLYWHEEL_METRICS_TOKEN = env_str("FLYWHEEL_METRICS_TOKEN", "")
+if FLYWHEEL_METRICS_TOKEN and len(FLYWHEEL_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        f"FLYWHEEL_METRICS_TOKEN=<{len(FLYWHEEL_METRICS_TOKEN)} characters> is shorter than 32 characters"
+    )
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()

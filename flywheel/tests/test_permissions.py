@@ -38,6 +38,8 @@ class Rule:
     # A callable gets the ids of the test's rows, for bodies that must name one.
     body: dict[str, Any] | bytes | Callable[[dict[str, Any]], dict[str, Any]] | None = None
     content_type: str = ""
+    # Where the request comes from; the test client's default is the loopback address.
+    remote_addr: str = "127.0.0.1"
 
 
 UI = (LOGIN, 200, 200, 200)
@@ -49,6 +51,12 @@ IMPORT_BODY = b'{"type": "prompt", "external_id": "perm-1", "text": "Say hello."
 TABLE: dict[str, list[Rule]] = {
     # --- flywheel/urls.py ---
     "healthz": [Rule("GET", (200, 200, 200, 200))],
+    # Prometheus scrapes from the private network without credentials; from anywhere else it
+    # needs FLYWHEEL_METRICS_TOKEN (flywheel/tests/test_metrics.py), or a signed-in admin.
+    "metrics": [
+        Rule("GET", (200, 200, 200, 200)),
+        Rule("GET", (401, 403, 403, 200), remote_addr="198.51.100.7"),
+    ],
     "login": [Rule("GET", (200, 200, 200, 200))],
     "logout": [Rule("POST", (LOGIN, LOGIN, LOGIN, LOGIN))],
     # Only the Django admin role gets in; everyone else is sent to the admin's own login.
@@ -168,12 +176,12 @@ def url_for(name: str, ids: dict[str, Any]) -> str:
 
 def send(client: APIClient, url: str, rule: Rule, body: dict[str, Any] | bytes | None) -> Any:
     if rule.method == "GET":
-        return client.get(url)
+        return client.get(url, REMOTE_ADDR=rule.remote_addr)
     if isinstance(body, bytes):
-        return client.post(url, body, content_type=rule.content_type)
+        return client.post(url, body, content_type=rule.content_type, REMOTE_ADDR=rule.remote_addr)
     if rule.content_type == "json":
-        return client.post(url, body or {}, format="json")
-    return client.post(url, body or {})
+        return client.post(url, body or {}, format="json", REMOTE_ADDR=rule.remote_addr)
+    return client.post(url, body or {}, REMOTE_ADDR=rule.remote_addr)
 
 
 def ids_of(world: dict[str, Any]) -> dict[str, Any]:

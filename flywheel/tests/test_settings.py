@@ -36,6 +36,7 @@ SETTINGS_VARIABLES = (
     "SECURE_HSTS_PRELOAD",
     "BEHIND_TLS_PROXY",
     "CELERY_VISIBILITY_TIMEOUT",
+    "FLYWHEEL_METRICS_TOKEN",
 )
 SETUP = ("-c", "import django; django.setup()")
 
@@ -94,6 +95,7 @@ def test_it_starts_with_nothing_set(tmp_path):
         ("DJANGO_ENV", "staging"),
         ("LOG_LEVEL", "loud"),
         ("FLYWHEEL_DEMO", "sure"),
+        ("FLYWHEEL_METRICS_TOKEN", "too-short-to-guard"),
     ],
 )
 def test_it_refuses_a_bad_value_naming_the_variable(tmp_path, name, value):
