@@ -122,3 +122,17 @@ def check_redis_url(name: str, url: str) -> str:
     if parsed.scheme not in ("redis", "rediss", "unix"):
         raise ImproperlyConfigured(f"{name}={url!r} must start with redis://, rediss:// or unix://")
     return url
+
+
+def check_http_url(name: str, url: str) -> str:
+    """An http(s) base URL with a host, returned without a trailing slash so paths join cleanly."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ImproperlyConfigured(f"{name}={url!r} must be an http:// or https:// URL with a host")
+    if parsed.query or parsed.fragment:
+        raise ImproperlyConfigured(f"{name}={url!r} must be a base URL, without ?query or #fragment")
+    try:
+        parsed.port  # noqa: B018 - urlparse only validates the port when it is read
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={url!r} has an invalid port") from None
+    return url.rstrip("/")

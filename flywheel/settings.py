@@ -13,6 +13,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from flywheel.env import (
+    check_http_url,
     check_redis_url,
     env_bool,
     env_choice,
@@ -240,6 +241,16 @@ FLYWHEEL_MAX_TEXT_CHARS = env_int("FLYWHEEL_MAX_TEXT_CHARS", 32_000, minimum=100
 FLYWHEEL_DEMO = env_bool("FLYWHEEL_DEMO", False)
 # How long the API waits for the inference worker before answering 503.
 FLYWHEEL_INFERENCE_TIMEOUT = env_int("FLYWHEEL_INFERENCE_TIMEOUT", 60, minimum=1)
+# Where the deployed policy generates: in the inference worker's own process (torch), or on an
+# OpenAI-compatible server such as vLLM (deploy/serving/README.md). The reward model stays in process.
+FLYWHEEL_POLICY_SERVING = env_choice("FLYWHEEL_POLICY_SERVING", "inprocess", ("inprocess", "external"))
+FLYWHEEL_VLLM_URL = (
+    check_http_url("FLYWHEEL_VLLM_URL", env_str("FLYWHEEL_VLLM_URL", ""))
+    if env_str("FLYWHEEL_VLLM_URL", "")
+    else ""
+)
+if FLYWHEEL_POLICY_SERVING == "external" and not FLYWHEEL_VLLM_URL:
+    raise ImproperlyConfigured("FLYWHEEL_VLLM_URL must be set when FLYWHEEL_POLICY_SERVING=external")
 # A bearer token that lets Prometheus scrape /metrics from outside the private network. Short
 # tokens are refused: this one guards the endpoint on its own.
 FLYWHEEL_METRICS_TOKEN = env_str("FLYWHEEL_METRICS_TOKEN", "")

@@ -23,6 +23,9 @@ from training.artifacts import verify_folder
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
+# How long a replaced model stays usable for requests that already hold it before it is retired
+# (an external adapter unloaded); longer than any one generate call.
+RETIRE_AFTER_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,14 @@ class Loaded:
 
 
 def _load_policy(folder: Path) -> Any:
+    from django.conf import settings
+
+    if settings.FLYWHEEL_POLICY_SERVING == "external":
+        from training.external import ExternalPolicyModel
+
+        # Loading means making the vLLM server serve this folder and health-checking it there;
+        # it raises when that fails, so the slot below never switches to a dead model.
+        return ExternalPolicyModel.attach(base_url=settings.FLYWHEEL_VLLM_URL, folder=folder)
     from training.serving import PolicyModel
 
     return PolicyModel.load(folder)
@@ -96,6 +107,19 @@ class ModelSlots:
                 return
             self._slots[(project_id, kind)] = Loaded(version.pk, model)
             logger.info("now serving %s for project %s", version, project_id)
+            if current is not None and hasattr(current.model, "retire"):
+                retire = threading.Timer(RETIRE_AFTER_SECONDS, self._retire, args=(current.model,))
+                retire.daemon = True
+                retire.start()
+
+    def _retire(self, model: Any) -> None:
+        # A rollback may have brought the same version back meanwhile: then it stays.
+        name = getattr(model, "model", None)
+        if any(
+            slot.model is model or getattr(slot.model, "model", None) == name for slot in self._slots.values()
+        ):
+            return
+        model.retire()
 
     def _ensure_watcher(self) -> None:
         if self._watcher is not None and self._watcher.is_alive():

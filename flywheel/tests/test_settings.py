@@ -36,6 +36,8 @@ SETTINGS_VARIABLES = (
     "SECURE_HSTS_PRELOAD",
     "BEHIND_TLS_PROXY",
     "CELERY_VISIBILITY_TIMEOUT",
+    "FLYWHEEL_POLICY_SERVING",
+    "FLYWHEEL_VLLM_URL",
     "FLYWHEEL_METRICS_TOKEN",
 )
 SETUP = ("-c", "import django; django.setup()")
@@ -95,6 +97,12 @@ def test_it_starts_with_nothing_set(tmp_path):
         ("DJANGO_ENV", "staging"),
         ("LOG_LEVEL", "loud"),
         ("FLYWHEEL_DEMO", "sure"),
+        ("FLYWHEEL_POLICY_SERVING", "vllm"),
+        # External serving with nowhere to send requests.
+        ("FLYWHEEL_POLICY_SERVING", "external"),
+        ("FLYWHEEL_VLLM_URL", "vllm.internal:8000"),
+        ("FLYWHEEL_VLLM_URL", "http://vllm.internal:port"),
+        ("FLYWHEEL_VLLM_URL", "http://vllm.internal:8000/?model=x"),
         ("FLYWHEEL_METRICS_TOKEN", "too-short-to-guard"),
     ],
 )
