@@ -239,7 +239,7 @@ def step_train(*, run: PipelineRun, kind: str) -> tuple[str, str]:
     version = ModelVersion.objects.get(pk=version.pk)
     if version.status == VersionStatus.FAILED:
         raise RuntimeError(f"{version} failed: {version.error.splitlines()[0] if version.error else ''}")
-    verdict = "promoted" if decision and decision.passed else "kept the deployed model"
+    verdict = "promoted" if decision and decision.passed else "not promoted by the gate"
     return "done", f"{version}: {verdict} ({decision.rule if decision else 'no gate decision'})"
 
 
