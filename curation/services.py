@@ -527,3 +527,122 @@ def decision_override(*, decision_id: int, actor: User, status: str, reason: str
             reason=reason,
         )
     return decision
+
+
+# --- Clusters --------------------------------------------------------------------------------
+
+
+def _locked_cluster(decision_id: int) -> tuple[CurationSettings, CurationDecision, list[CurationDecision]]:
+    """The decision, its cluster's members (the representative included) and the project's
+    settings, all locked. The settings row is the per-project dedup lock batch_process takes,
+    so no pipeline batch re-points this cluster while a curator changes it."""
+    found = CurationDecision.objects.filter(pk=decision_id).values_list("project_id", flat=True).first()
+    if found is None:
+        raise NotFound(f"No curation decision with id {decision_id}")
+    curation_settings(project=Project.objects.get(pk=found))
+    cfg = CurationSettings.objects.select_for_update().get(project_id=found)
+    decision = CurationDecision.objects.select_for_update().get(pk=decision_id)
+    representative_id = decision.cluster_representative_id
+    if representative_id is None:
+        raise Conflict("This item is in no cluster: it has not been deduplicated yet")
+    members = list(
+        CurationDecision.objects.select_for_update()
+        .filter(Q(cluster_representative_id=representative_id) | Q(pk=representative_id))
+        .order_by("id")
+    )
+    if any(m.status == Status.PENDING for m in members):
+        raise Conflict("This cluster is being curated again; try once the pipeline has caught up")
+    return cfg, decision, members
+
+
+def cluster_set_representative(*, decision_id: int, actor: User, reason: str = "") -> CurationDecision:
+    """Make one member the representative of its duplicate cluster.
+
+    Every member, the old representative too, is re-pointed to it and decided again: the new
+    representative loses its duplicate reason (kept, unless a rule, the classifier or an
+    override says otherwise), the others are duplicates of it, with their Jaccard against it.
+    Each changed member gets an audit row. A later re-curation forms clusters afresh under
+    the project's representative policy; an override is what pins a status for good.
+    """
+    with transaction.atomic():
+        cfg, decision, members = _locked_cluster(decision_id)
+        old_representative = decision.cluster_representative_id
+        if old_representative == decision.pk:
+            raise Conflict("This item already represents its cluster")
+        mine = dedup.unpack_shingles(bytes(decision.shingles)) if decision.shingles is not None else None
+        before = {m.pk: {"representative": m.cluster_representative_id, "status": m.status} for m in members}
+        for member in members:
+            if member.pk == decision.pk:
+                member.cluster_representative_id = member.pk
+                member.duplicate_jaccard = None
+                member.reasons = _strip_duplicate_reasons(member.reasons)
+            else:
+                exact = bool(member.exact_hash) and member.exact_hash == decision.exact_hash
+                if exact:
+                    jaccard = 1.0
+                elif mine is not None and member.shingles is not None:
+                    jaccard = dedup.jaccard(mine, dedup.unpack_shingles(bytes(member.shingles)))
+                else:
+                    jaccard = member.duplicate_jaccard or 0.0
+                found = _duplicate_reason(
+                    "exact_duplicate" if exact else "near_duplicate",
+                    jaccard,
+                    cfg.near_dup_threshold,
+                    decision.pk,
+                )
+                if not exact and jaccard < cfg.near_dup_threshold:
+                    # In the cluster through the old representative, not by its own similarity.
+                    found["message"] = (
+                        f"near duplicate of item {decision.pk} (Jaccard {jaccard:.3f}; in its cluster "
+                        f"through item {old_representative}, representative chosen by a curator)"
+                    )
+                member.cluster_representative_id = decision.pk
+                member.duplicate_jaccard = jaccard
+                member.reasons = [*_strip_duplicate_reasons(member.reasons), found]
+            member.pipeline_status = _final_status(_without_override(member), cfg)
+            member.status = _final_status(member, cfg)
+        CurationDecision.objects.bulk_update(
+            members, ["cluster_representative", "duplicate_jaccard", "reasons", "status", "pipeline_status"]
+        )
+        for member in members:
+            after = {"representative": member.cluster_representative_id, "status": member.status}
+            if member.pk == decision.pk:
+                decision = member
+                audit_record(
+                    actor=actor,
+                    action="curation.cluster_representative",
+                    target=member,
+                    before=before[member.pk],
+                    after={**after, "members": len(members)},
+                    reason=reason,
+                )
+            else:
+                audit_record(
+                    actor=actor,
+                    action="curation.cluster_repoint",
+                    target=member,
+                    before=before[member.pk],
+                    after=after,
+                    reason=reason,
+                )
+    return decision
+
+
+def cluster_decide(*, decision_id: int, actor: User, status: str, reason: str = "") -> int:
+    """Keep or reject every member of a duplicate cluster (an override on each, audited each),
+    for a cluster that is wrong as a whole: a false positive to keep, or spam to drop."""
+    if status not in (Status.KEPT, Status.REJECTED):
+        raise InvalidInput("status must be kept or rejected", field="status")
+    with transaction.atomic():
+        _cfg, decision, members = _locked_cluster(decision_id)
+        for member in members:
+            decision_override(decision_id=member.pk, actor=actor, status=status, reason=reason)
+        representative = next(m for m in members if m.pk == decision.cluster_representative_id)
+        audit_record(
+            actor=actor,
+            action="curation.cluster_decide",
+            target=representative,
+            after={"status": status, "members": [m.pk for m in members]},
+            reason=reason,
+        )
+    return len(members)

@@ -12,10 +12,15 @@ from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.http import QueryDict
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from console.forms import thresholds_input
+from curation.models import CurationDecision, ItemKind, Status
+from curation.snapshots import snapshot_create
 from feedback import services
 from feedback.models import AssignmentState, Judgment
 from feedback.tests.factories import PASSWORD, make_project, make_task, make_user
@@ -44,6 +49,19 @@ class Rule:
 
 UI = (LOGIN, 200, 200, 200)
 CURATOR_API = (401, 403, 200, 200)
+# The curation console: curators and admins only, annotators refused on every page.
+CONSOLE = (LOGIN, 403, 200, 200)
+CONSOLE_POST = (LOGIN, 403, 302, 302)
+THRESHOLDS = {"near_dup_threshold": "0.8", "prompt.min_words": "3"}
+
+
+def _thresholds_apply_body(ids: dict[str, Any]) -> dict[str, Any]:
+    data = QueryDict(mutable=True)
+    data.update(THRESHOLDS)
+    digest = thresholds_input(data).digest
+    return {**THRESHOLDS, "preview_digest": digest, "reason": "stricter prompts"}
+
+
 IMPORT_BODY = b'{"type": "prompt", "external_id": "perm-1", "text": "Say hello."}\n'
 
 # The annotator in every row is alice, who holds the assignment the table acts on; curator and
@@ -108,6 +126,46 @@ TABLE: dict[str, list[Rule]] = {
     # Starting a run is a curator's call; a retry of a run that did not fail is refused (409).
     "api-pipeline-runs": [Rule("GET", CURATOR_API), Rule("POST", (401, 403, 201, 201))],
     "api-pipeline-retry": [Rule("POST", (401, 403, 409, 409))],
+    # --- console/urls.py ---
+    "console-index": [Rule("GET", (LOGIN, 403, 302, 302))],
+    "console-overview": [Rule("GET", CONSOLE)],
+    "console-review": [Rule("GET", CONSOLE)],
+    "console-review-decide": [Rule("POST", (LOGIN, 403, 200, 200), body={"action": "keep"})],
+    "console-review-bulk": [
+        Rule(
+            "POST", (LOGIN, 403, 200, 200), body=lambda ids: {"action": "reject", "ids": [ids["decision_id"]]}
+        )
+    ],
+    "console-item": [Rule("GET", CONSOLE)],
+    "console-clusters": [Rule("GET", CONSOLE)],
+    "console-cluster": [Rule("GET", CONSOLE)],
+    "console-cluster-representative": [Rule("POST", CONSOLE_POST, body={"reason": "clearer"})],
+    "console-cluster-decide": [Rule("POST", CONSOLE_POST, body={"action": "keep", "reason": "false match"})],
+    "console-thresholds": [Rule("GET", CONSOLE)],
+    "console-thresholds-preview": [Rule("POST", (LOGIN, 403, 200, 200), body=THRESHOLDS)],
+    "console-thresholds-apply": [Rule("POST", CONSOLE_POST, body=_thresholds_apply_body)],
+    # Nothing to restore in a fresh project: refused with a message on the thresholds page.
+    "console-thresholds-restore": [Rule("POST", CONSOLE_POST)],
+    "console-progress": [Rule("GET", CONSOLE)],
+    "console-annotators": [Rule("GET", CONSOLE)],
+    "console-annotator-active": [Rule("POST", CONSOLE_POST, body={"value": "0", "reason": "spam"})],
+    "console-annotator-exclude": [Rule("POST", CONSOLE_POST, body={"value": "1", "reason": "careless"})],
+    "console-snapshots": [Rule("GET", CONSOLE)],
+    "console-snapshot-create": [Rule("POST", CONSOLE_POST, body={"note": "permissions"})],
+    "console-snapshot-compare": [Rule("GET", CONSOLE)],
+    "console-snapshot-verify": [Rule("POST", CONSOLE_POST)],
+    "console-snapshot-file": [Rule("GET", CONSOLE)],
+    "console-models": [Rule("GET", CONSOLE)],
+    # Force-promotion is for admins; the queued version is then refused by the service (409).
+    "console-model-promote": [
+        Rule("GET", (LOGIN, 403, 403, 200)),
+        Rule("POST", (LOGIN, 403, 403, 409), body={"reason": "urgent"}),
+    ],
+    "console-model-rollback": [
+        Rule("GET", CONSOLE),
+        Rule("POST", (LOGIN, 403, 409, 409), body={"reason": "regression"}),
+    ],
+    "console-audit": [Rule("GET", CONSOLE)],
 }
 
 
@@ -135,9 +193,10 @@ def test_it_has_a_rule_for_every_route():
 
 
 @pytest.fixture
-def world(db: None) -> dict[str, Any]:
+def world(db: None, settings: Any, tmp_path: Any) -> dict[str, Any]:
+    settings.EXPORT_DIR = tmp_path / "exports"
     project = make_project(name="Permissions")
-    make_task(project, priority=2)
+    first = make_task(project, priority=2)
     other_task = make_task(project, priority=1)
     alice = make_user("alice", Role.ANNOTATOR)
     lease = services.assignment_next(project=project, annotator=alice)
@@ -148,10 +207,27 @@ def world(db: None) -> dict[str, Any]:
         "judgment": Judgment.objects.create(task=other_task, annotator=make_user("erin"), choice="a"),
         "version": ModelVersion.objects.create(project=project, kind=ModelKind.POLICY, number=1, base="tiny"),
         "run": PipelineRun.objects.create(project=project, trigger="test", status=RunStatus.SUCCEEDED),
+        "decision": _reviewable(first.prompt),
+        "snapshot": snapshot_create(project=project, actor=None),
         "annotator": alice,
         "curator": make_user("carol", Role.CURATOR),
         "admin": make_user("dave", Role.ADMIN),
     }
+
+
+def _reviewable(prompt: Any) -> CurationDecision:
+    """A curated prompt waiting for review, alone in its duplicate cluster."""
+    decision = CurationDecision.objects.create(
+        project_id=prompt.project_id,
+        kind=ItemKind.PROMPT,
+        prompt=prompt,
+        status=Status.NEEDS_REVIEW,
+        pipeline_status=Status.NEEDS_REVIEW,
+        processed_at=timezone.now(),
+    )
+    decision.cluster_representative = decision
+    decision.save(update_fields=["cluster_representative"])
+    return decision
 
 
 def client_as(user: User | None) -> APIClient:
@@ -192,6 +268,10 @@ def ids_of(world: dict[str, Any]) -> dict[str, Any]:
         "version_id": world["version"].pk,
         "kind": world["version"].kind,
         "run_id": world["run"].pk,
+        "decision_id": world["decision"].pk,
+        "user_id": world["annotator"].pk,
+        "snapshot_id": world["snapshot"].pk,
+        "filename": "manifest.json",
     }
 
 
