@@ -289,10 +289,11 @@ def step_generate(*, run: PipelineRun) -> str:
                         model_name=producer,
                     )
                     created += 1
-    from flywheel.hooks import items_created
+    # Curate the new candidates here rather than on the curation queue: the next step pairs
+    # only kept responses, and must not race the curation worker.
+    from curation.services import project_curate
 
-    with transaction.atomic():
-        items_created(project_id=run.project_id)
+    project_curate(project_id=run.project_id, trigger="pipeline")
     return f"{created} candidates from {producer} for {len(wanted)} prompts"
 
 
