@@ -430,6 +430,157 @@ def assignment_get(*, assignment_id: int, annotator: User) -> Assignment:
     return assignment
 
 
+# --- Work done outside Flywheel (datasets, Label Studio) -------------------------------------
+
+
+def _check_external_id(external_id: object) -> str:
+    if not isinstance(external_id, str) or not external_id or len(external_id) > MAX_EXTERNAL_ID_CHARS:
+        raise InvalidInput(
+            f"external_id must be a non-empty string of at most {MAX_EXTERNAL_ID_CHARS} characters",
+            field="external_id",
+        )
+    return external_id
+
+
+def judgment_import(
+    *,
+    task: ComparisonTask,
+    annotator: User,
+    choice: str,
+    external_id: str,
+    strength: str = "",
+    rationale: str = "",
+    left_side: str = "",
+    time_spent_ms: int | None = None,
+    made_at: datetime | None = None,
+    source: str = JudgmentSource.IMPORT,
+) -> tuple[Judgment, str]:
+    """Record a judgment someone made outside Flywheel: a row of a dataset, a Label Studio
+    annotation. Returns (judgment, outcome), outcome one of "created", "updated", "existing".
+
+    No lease is taken or needed, and overlap_k does not cap it: the work is already done. The
+    rule of one judgment per (task, annotator) still holds. `external_id` names the judgment
+    where it came from: the same id again is the same judgment (unchanged, "existing"; edited
+    at the source, "updated"), and another id for a pair already judged is a Conflict. `made_at`,
+    when the source knows it, becomes created_at, so exports keep the original time.
+    """
+    external_id = _check_external_id(external_id)
+    if choice not in Choice.values:
+        raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}", field="choice")
+    if strength not in ("", *Strength.values):
+        raise InvalidInput(f"strength must be one of {', '.join(Strength.values)}", field="strength")
+    if choice in (Choice.TIE, Choice.BOTH_BAD):
+        strength = ""
+    if left_side not in ("", *Side.values):
+        raise InvalidInput("left_side must be a, b or empty", field="left_side")
+    rationale = clean_optional_text(rationale, field="rationale", max_chars=MAX_RATIONALE_CHARS)
+    if time_spent_ms is not None and not 0 <= time_spent_ms <= 86_400_000:
+        time_spent_ms = None
+    fields: dict[str, Any] = {
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "left_side": left_side,
+        "time_spent_ms": time_spent_ms,
+    }
+    with transaction.atomic():
+        # The same lock comparison_submit takes, so an import and a live submit by the same
+        # person cannot both pass the uniqueness check below.
+        ComparisonTask.objects.select_for_update(of=("self",)).get(pk=task.pk)
+        existing = Judgment.objects.filter(task=task, annotator=annotator).first()
+        if existing is not None:
+            if existing.external_id != external_id:
+                raise Conflict(
+                    f"{annotator.username} already judged comparison {task.pk} (judgment {existing.pk})",
+                    code="already_judged",
+                )
+            changed = [name for name, value in fields.items() if getattr(existing, name) != value]
+            if not changed:
+                return existing, "existing"
+            for name in changed:
+                setattr(existing, name, fields[name])
+            existing.save(update_fields=[*changed, "updated_at"])
+            return existing, "updated"
+        judgment = Judgment.objects.create(
+            task=task, annotator=annotator, source=source, external_id=external_id, **fields
+        )
+        if made_at is not None:
+            # created_at is auto_now_add, which create() always overwrites.
+            Judgment.objects.filter(pk=judgment.pk).update(created_at=made_at)
+            judgment.created_at = made_at
+    return judgment, "created"
+
+
+def skip_import(
+    *,
+    task: ComparisonTask,
+    annotator: User,
+    reason: str,
+    left_side: str = Side.A,
+    now: datetime | None = None,
+) -> tuple[Assignment, str]:
+    """Record that an annotator skipped a comparison outside Flywheel (a cancelled Label Studio
+    annotation). Returns (assignment, "created" | "existing").
+
+    The skip is stored as a Flywheel skip is: a closed assignment in state skipped, so the task
+    is never offered to this annotator again and the skip shows in their progress.
+    """
+    reason = clean_text(reason, field="reason", max_chars=MAX_SKIP_REASON_CHARS).strip()
+    if left_side not in Side.values:
+        raise InvalidInput("left_side must be a or b", field="left_side")
+    now = now or timezone.now()
+    with transaction.atomic():
+        ComparisonTask.objects.select_for_update(of=("self",)).get(pk=task.pk)
+        existing = Assignment.objects.filter(task=task, annotator=annotator, state=AssignmentState.SKIPPED)
+        if (found := existing.first()) is not None:
+            return found, "existing"
+        # A lease this person holds in Flywheel on the same task ends with the skip.
+        Assignment.objects.filter(task=task, annotator=annotator, state=AssignmentState.ACTIVE).update(
+            state=AssignmentState.EXPIRED, closed_at=now
+        )
+        assignment = Assignment.objects.create(
+            task=task,
+            annotator=annotator,
+            leased_at=now,
+            expires_at=now,
+            state=AssignmentState.SKIPPED,
+            left_side=left_side,
+            skip_reason=reason,
+            closed_at=now,
+        )
+    return assignment, "created"
+
+
+def demonstration_import(
+    *, prompt: Prompt, author: User, text: str, external_id: str
+) -> tuple[Response, str]:
+    """Record a demonstration a person wrote outside Flywheel for one of its prompts (a Label
+    Studio answer). Returns (response, "created" | "existing").
+
+    Idempotent by external_id. A demonstration already imported is never rewritten: it may be
+    curated or frozen in a snapshot by now, so a changed text is a Conflict for a person to see.
+    """
+    external_id = _check_external_id(external_id)
+    text = clean_text(text, field="text")
+    with transaction.atomic():
+        existing = Response.objects.filter(project_id=prompt.project_id, external_id=external_id).first()
+        if existing is not None:
+            if existing.text != text or existing.prompt_id != prompt.pk:
+                raise Conflict(
+                    f"demonstration {external_id!r} was imported earlier with different text; not changed",
+                    code="changed_at_source",
+                )
+            return existing, "existing"
+        response = response_create(
+            prompt=prompt,
+            text=text,
+            source=ResponseSource.DEMONSTRATION,
+            author=author,
+            external_id=external_id,
+        )
+    return response, "created"
+
+
 # --- Trust -----------------------------------------------------------------------------------
 
 
