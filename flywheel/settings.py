@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "curation",
     "training",
     "workers",
+    "interop",
     "console",
 ]
 

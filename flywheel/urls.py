@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/auth/token", obtain_auth_token, name="api-token"),
     path("api/v1/", include("feedback.urls_api")),
     path("api/v1/", include("training.urls_api")),
+    path("api/v1/", include("interop.urls_api")),
     path("api/v1/", include("workers.urls_api")),
     path("console/", include("console.urls")),
     path("", include("feedback.urls")),

@@ -67,4 +67,12 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         every_seconds=300,
         description="Recompute annotator trust from gold accuracy and agreement.",
     ),
+    # People annotating in Label Studio should see new tasks, and Flywheel their judgments,
+    # within minutes; each sync only moves what changed, so a short interval is cheap.
+    PeriodicJob(
+        name="Sync Label Studio",
+        task="interop.label_studio_sync_all",
+        every_seconds=300,
+        description="Pull Label Studio annotations as judgments and push new tasks, for each enabled link.",
+    ),
 )

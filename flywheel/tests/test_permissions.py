@@ -63,6 +63,9 @@ def _thresholds_apply_body(ids: dict[str, Any]) -> dict[str, Any]:
 
 
 IMPORT_BODY = b'{"type": "prompt", "external_id": "perm-1", "text": "Say hello."}\n'
+HH_BODY = (
+    b'{"chosen": "\\n\\nHuman: Hi\\n\\nAssistant: Hi.", "rejected": "\\n\\nHuman: Hi\\n\\nAssistant: Go."}\n'
+)
 
 # The annotator in every row is alice, who holds the assignment the table acts on; curator and
 # admin act on her assignment too, and are refused: an assignment belongs to one person.
@@ -122,6 +125,16 @@ TABLE: dict[str, list[Rule]] = {
     # to the inference worker, which these tests do not run.
     "api-generate": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
     "api-score": [Rule("POST", (401, 403, 400, 400), body={}, content_type="json")],
+    # --- interop/urls_api.py ---
+    "api-interop-import": [Rule("POST", CURATOR_API, body=HH_BODY, content_type="application/x-ndjson")],
+    "api-interop-export": [Rule("GET", CURATOR_API)],
+    "api-label-studio-links": [
+        Rule("GET", CURATOR_API),
+        Rule("POST", (401, 403, 201, 201), body={"url": "http://ls.test", "token": "t"}, content_type="json"),
+    ],
+    # The test project has no Label Studio link, so whoever passes the role check is told so (409)
+    # and nothing is queued.
+    "api-label-studio-sync": [Rule("POST", (401, 403, 409, 409))],
     # --- workers/urls_api.py ---
     # Starting a run is a curator's call; a retry of a run that did not fail is refused (409).
     "api-pipeline-runs": [Rule("GET", CURATOR_API), Rule("POST", (401, 403, 201, 201))],
@@ -267,6 +280,7 @@ def ids_of(world: dict[str, Any]) -> dict[str, Any]:
         "judgment_id": world["judgment"].pk,
         "version_id": world["version"].pk,
         "kind": world["version"].kind,
+        "format_name": "hh",
         "run_id": world["run"].pk,
         "decision_id": world["decision"].pk,
         "user_id": world["annotator"].pk,
