@@ -175,6 +175,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Celery replaces the root logger's handlers with its own plain format unless told not to; in
+# production the workers then log through LOGGING below, as JSON like the web process.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = not PRODUCTION
 
 # --- Caches ----------------------------------------------------------------------------------
 CACHES = {

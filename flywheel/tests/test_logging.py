@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from django.conf import settings
 
 from flywheel.tests.test_settings import production_env, run
 
@@ -42,3 +50,44 @@ def test_it_logs_plain_text_outside_production(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     line = next(line for line in result.stderr.splitlines() if "judgment 7 recorded" in line)
     assert not line.startswith("{")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_it_logs_json_from_a_celery_worker_in_production(tmp_path):
+    from flywheel.tests.workers import require_real_broker, worker_env
+
+    require_real_broker()
+    env = worker_env() | production_env() | {"FLYWHEEL_DATA_DIR": str(tmp_path)}
+    env["DATABASE_URL"] = worker_env()["DATABASE_URL"]
+    # A queue of its own, so it takes no other test's tasks.
+    queue = f"logging-test-{uuid.uuid4().hex[:8]}"
+    argv = ["celery", "-A", "flywheel", "worker", "--queues", queue, "--concurrency", "1"]
+    argv += ["--hostname", f"{queue}@%h", "--loglevel", "INFO"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", *argv],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert worker.stderr is not None
+        while time.monotonic() < deadline:
+            line = worker.stderr.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if " ready." in line:
+                break
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    ready = [line for line in lines if " ready." in line]
+    assert ready, "\n".join(lines[-20:])
+    assert json.loads(ready[0])["logger"] == "celery.apps.worker"
+    # Celery's own format, "[2026-01-01 00:00:00,000: INFO/MainProcess] ...", must not appear.
+    assert not [line for line in lines if re.match(r"\[\d{4}-\d\d-\d\d ", line)]
