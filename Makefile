@@ -41,7 +41,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Label Studio runs from its own venv outside the repo (it pins older DRF and redis); the
+# first install takes minutes, later runs reuse it.
 pytest: install
+	scripts/label_studio.sh install
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
