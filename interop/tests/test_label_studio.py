@@ -268,3 +268,23 @@ def test_it_runs_one_sync_of_a_link_at_a_time(project, carol):
     LabelStudioLink.objects.filter(pk=link.pk).update(claimed_at=timezone.now() - timedelta(hours=2))
     with pytest.raises(LabelStudioUnavailable):
         label_studio_sync(link_id=link.pk)
+
+
+def test_it_adopts_tasks_a_crashed_push_never_recorded(label_studio_server: Server, carol):
+    project = make_project(name="LS adopt")
+    for _ in range(3):
+        make_task(project)
+    link, _ = label_studio_link_save(
+        project=project,
+        kind=LinkKind.COMPARISON,
+        url=label_studio_server.url,
+        token=label_studio_server.token,
+        actor=carol,
+    )
+    assert label_studio_sync(link_id=link.pk).pushed == 3
+    # As if Flywheel died after Label Studio created the tasks and before it recorded them.
+    link.tasks.all().delete()
+    again = label_studio_sync(link_id=link.pk)
+    assert (again.adopted, again.pushed) == (3, 0)
+    link.refresh_from_db()
+    assert len(ls_tasks(label_studio_server.client(), link.ls_project_id)) == 3
