@@ -4,7 +4,8 @@ The Label Studio sync itself is in interop/label_studio.py. Rows of the collecti
 only ever written through feedback.services.
 
 Every import streams: lines are parsed and stored one at a time, each record in its own
-transaction, so one bad line costs only itself and is reported with its number. Every row an
+savepoint (committed in batches), so one bad line costs only itself and is reported with its
+number. Every row an
 import creates gets an external_id derived from the source's own ids or, where a format has
 none, from the content, so importing the same file again creates nothing.
 """
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # A garbage file could have millions of bad lines; the report keeps the first ones and a count.
 MAX_REPORTED_ERRORS = 1000
+# Records stored per commit. Larger is faster; a crash loses at most this many (re-import them).
+COMMIT_EVERY = 200
 
 
 def content_id(kind: str, *parts: str) -> str:
@@ -355,14 +358,14 @@ def interop_import(
             )
         return judges[(namespace, key)]
 
-    for number, item in PARSERS[format](counted):
+    def store_one(number: int, item: Any) -> None:
         if isinstance(item, LineError):
             report.error(number, item.reason)
-            continue
+            return
         report.records += 1
         out = _Outcome()
         try:
-            # The importer annotator is created outside the record's transaction: a bad record
+            # The importer annotator is created outside the record's savepoint: a bad record
             # rolls back, and the next one must not find a cached user that no longer exists.
             judge = None
             if isinstance(item, Battle):
@@ -373,14 +376,27 @@ def interop_import(
                 _store(project, item, judge, namespace, out)
         except DomainError as exc:
             report.error(number, exc.message)
-            continue
+            return
         except IntegrityError as exc:
             report.error(number, f"conflicts with existing data: {exc}".splitlines()[0])
-            continue
+            return
         report.created.update(out.created)
         report.updated.update(out.updated)
         if not out.created and not out.updated:
             report.existing += 1
+
+    parsed = iter(PARSERS[format](counted))
+    finished = False
+    while not finished:
+        # Each record has its own savepoint, so a bad one costs only itself; the commit comes
+        # once per batch, since a commit (a disk flush) per record made large files crawl.
+        with transaction.atomic():
+            for _ in range(COMMIT_EVERY):
+                step = next(parsed, None)
+                if step is None:
+                    finished = True
+                    break
+                store_one(*step)
     report.lines = counted.count
     audit_record(
         actor=actor,
