@@ -41,11 +41,12 @@ reject good chat data:
   ("were", "tree"), so the rule fires only when at least half the words do.
 
 Chinese/Japanese/Korean characters count as one word each and such tokens are
-exempt from the longest-word cap, since those scripts do not space words.
+exempt from the longest-word cap, since those scripts do not space words
+(Korean does, so its word count is inflated about threefold).
 
-Known misses: non-English text
-fails the stop-word rule once it is long enough (set ``min_stop_words=0`` for
-such projects).
+Known misses: non-English text fails the stop-word rule once it is long enough
+(set ``min_stop_words`` to ``None`` for such projects); the keyboard-mash rule
+only knows QWERTY.
 """
 
 from __future__ import annotations
