@@ -802,42 +802,51 @@ def with_selection(config: SimulationConfig, selection: str, seed: int) -> Simul
 
 
 def plot(results: Sequence[SimulationResult], path: Path, *, title: str = "") -> Path:
-    """Hidden-preference accuracy of the deployed reward model against judgments spent, per policy:
-    each seed thin, the mean over seeds bold."""
+    """Hidden-preference accuracy against judgments spent, per policy: on the left the deployed
+    reward model (what the loop serves, after the gate), on the right each round's new version
+    (what training made of the data, gate or not). Each seed thin, the mean over seeds bold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colours = {"random": "tab:blue", "uncertainty": "tab:orange", "new_vs_old": "tab:green"}
-    figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
     by_policy: dict[str, list[SimulationResult]] = {}
     for result in results:
         by_policy.setdefault(result.config.selection, []).append(result)
-    for policy, group in by_policy.items():
-        colour = colours.get(policy, "tab:grey")
-        for result in group:
+    for axes, metric, heading in (
+        (panels[0], "accuracy_deployed", "deployed reward model (after the gate)"),
+        (panels[1], "accuracy_trained", "each round's new version"),
+    ):
+        for policy, group in by_policy.items():
+            colour = colours.get(policy, "tab:grey")
+            for result in group:
+                axes.plot(
+                    [r.judgments for r in result.rounds],
+                    [getattr(r, metric) for r in result.rounds],
+                    color=colour,
+                    alpha=0.25,
+                    linewidth=1,
+                )
+            curve = mean_curve(group, metric=metric)
             axes.plot(
-                [r.judgments for r in result.rounds],
-                [r.accuracy_deployed for r in result.rounds],
+                curve.judgments,
+                curve.accuracy,
                 color=colour,
-                alpha=0.25,
-                linewidth=1,
+                linewidth=2.5,
+                marker="o",
+                label=f"{policy} (mean of {len(group)} seed{'s' if len(group) > 1 else ''})",
             )
-        curve = mean_curve(group)
-        axes.plot(
-            curve.judgments,
-            curve.accuracy,
-            color=colour,
-            linewidth=2.5,
-            marker="o",
-            label=f"{policy} (mean of {len(group)} seed{'s' if len(group) > 1 else ''})",
-        )
-    axes.set_xlabel("judgments spent (gold included)")
-    axes.set_ylabel("deployed reward model accuracy\non hidden-preference held-out pairs")
-    axes.set_title(title or "Flywheel simulation: accuracy against judgments")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+        if "random" in by_policy:
+            final = mean_curve(by_policy["random"], metric=metric).accuracy[-1]
+            axes.axhline(final, color="tab:blue", linestyle=":", linewidth=1, label="random's final accuracy")
+        axes.set_title(heading, fontsize=10)
+        axes.set_xlabel("judgments spent (gold included)")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower right", fontsize=8)
+    panels[0].set_ylabel("accuracy on held-out pairs\nordered by the hidden preference")
+    figure.suptitle(title or "Flywheel simulation: reward model accuracy against judgments")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
