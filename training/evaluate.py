@@ -186,8 +186,11 @@ def evaluate_reward(
 
     rows = read_jsonl(Path(preference_jsonl))
     model = RewardModel.load(Path(model_dir))
-    chosen = model.score_pairs([(row["prompt"], row["chosen"]) for row in rows], batch_size=batch_size)
-    rejected = model.score_pairs([(row["prompt"], row["rejected"]) for row in rows], batch_size=batch_size)
+    # One call for both sides, so that score_pairs batches similar lengths across all of them.
+    scores = model.score_pairs(
+        [(row["prompt"], row[side]) for side in ("chosen", "rejected") for row in rows], batch_size=batch_size
+    )
+    chosen, rejected = scores[: len(rows)], scores[len(rows) :]
     return reward_metrics(rows, chosen, rejected, high_agreement=high_agreement)
 
 

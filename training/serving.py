@@ -120,11 +120,18 @@ class RewardModel:
 
     @torch.no_grad()
     def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int = 16) -> list[float]:
+        """One scalar per (prompt, response), in the order given."""
         encoded = [encode_pair(self.tokenizer, p, r, self.max_length) for p, r in pairs]
         pad_id = self.tokenizer.pad_token_id
-        scores: list[float] = []
-        for start in range(0, len(encoded), batch_size):
-            batch = encoded[start : start + batch_size]
+        # Batches are cut from the pairs sorted by length: every row is padded to the longest in
+        # its batch, and with mixed lengths (best-of-n candidates, evaluation pairs) that padding
+        # was a third or more of the compute. The mask keeps a score independent of its batch (to
+        # float rounding, about 1e-7).
+        order = sorted(range(len(encoded)), key=lambda index: len(encoded[index]))
+        scores = [0.0] * len(encoded)
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            batch = [encoded[index] for index in indices]
             width = max(len(ids) for ids in batch)
             # Right padding with a mask, as in training (TRL's DataCollatorForPreference).
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -135,5 +142,6 @@ class RewardModel:
             logits = self.model(
                 input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device)
             ).logits
-            scores.extend(float(value) for value in logits[:, 0].float().cpu())
+            for index, value in zip(indices, logits[:, 0].float().cpu(), strict=True):
+                scores[index] = float(value)
         return scores

@@ -49,6 +49,16 @@ def test_it_scores_a_batch_exactly_as_one_at_a_time(reward):
     assert batched[0] > batched[1]
 
 
+def test_it_returns_scores_in_input_order_across_length_sorted_batches(reward):
+    # Batches are cut from the pairs sorted by length; the scores must still come back in order.
+    responses = ["the sky is blue really very truly indeed also", "ok", "please the sky is blue", "", "hi"]
+    pairs = [("what color is the sky ?", response) for response in responses]
+    batched = reward.score_pairs(pairs, batch_size=2)
+    single = [reward.score_pairs([pair], batch_size=1)[0] for pair in pairs]
+    assert batched == pytest.approx(single, abs=1e-5)
+    assert len(set(batched)) == len(responses)
+
+
 def test_it_scores_with_a_causal_lm_reward_model(tmp_path, snapshot_dir, tiny_lm):
     # A decoder base reads the conversation through its chat template and pads on the right.
     result = train_reward(
