@@ -47,12 +47,10 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value < high + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+    # Up to the first tick at or above `high`, so the top bar or point is inside the axis.
+    ticks = [round(start + i * step, 10) for i in range(count * 3)]
+    top = next(i for i, tick in enumerate(ticks) if tick >= high - 1e-9 * step)
+    return ticks[: top + 1]
 
 
 def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: list[str]) -> str:
@@ -123,8 +121,10 @@ def _y_axis(
 def _x_labels(labels: Sequence[str], centres: list[float], bottom: float, max_labels: int) -> list[str]:
     every = max(1, math.ceil(len(labels) / max_labels))
     parts = []
+    last = len(labels) - 1
     for i, (label, x) in enumerate(zip(labels, centres, strict=True)):
-        if i % every and i != len(labels) - 1:
+        # Counted from the end, so the latest label always shows and never crowds another.
+        if (last - i) % every:
             continue
         parts.append(
             f'<text x="{x:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" fill="{AXIS}" {FONT}>'
@@ -230,7 +230,7 @@ def line_chart(
     values = [v for vs in series.values() for v in vs if v is not None]
     if not labels or not values:
         return _empty(chart_id, title, width, height)
-    left, right, top, bottom = 48.0, width - 12.0, 26.0, height - 24.0
+    left, right, top, bottom = 48.0, width - 28.0, 26.0, height - 24.0
     low = min(values) if y_min is None else y_min
     high = max(values) if y_max is None else y_max
     ticks = nice_ticks(low, high if high > low else low + 1)

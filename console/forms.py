@@ -44,7 +44,7 @@ SOURCE_CHOICES = [
 class ReviewFilterForm(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, label="Status")
     reason = forms.ChoiceField(choices=REASON_CHOICES, required=False, label="Reason")
-    kind = forms.ChoiceField(choices=[("", "Prompts and responses"), *ItemKind.choices], required=False)
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *ItemKind.choices], required=False, label="Kind")
     source = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Source")
     author = forms.CharField(required=False, max_length=150, label="Author (username)")
     score_min = forms.FloatField(required=False, min_value=0, max_value=1, label="Score from")
@@ -65,6 +65,11 @@ class ReviewFilterForm(forms.Form):
         "date_to",
         "q",
     )
+
+
+# The filters always on show; the rest sit behind "More filters".
+MAIN_FILTERS = ("status", "reason", "kind", "source", "q")
+MORE_FILTERS = ("author", "score_min", "score_max", "date_from", "date_to")
 
 
 @dataclass(frozen=True)

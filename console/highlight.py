@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 _TOKEN = re.compile(r"\s+|[^\s]+")
+_PUNCT = re.compile(r"[^\w]+")
 # Diffs of very long texts are quadratic in the worst case; past this many tokens per side
 # the rest is shown without highlighting, and the view says so.
 MAX_DIFF_TOKENS = 6000
@@ -35,8 +36,15 @@ def highlight_spans(text: str, spans: Iterable[Mapping[str, Any]]) -> str:
     return "".join(out)
 
 
+def _keys(tokens: list[str]) -> list[str]:
+    # Compared as the exact-duplicate hash compares them: case, punctuation and spacing are
+    # not differences, so an upper-cased copy shows as identical.
+    return [" " if token.isspace() else _PUNCT.sub("", token.casefold()) or token for token in tokens]
+
+
 def word_diff(before: str, after: str) -> tuple[str, str, bool]:
     """Both texts escaped, words only in `before` in <del>, words only in `after` in <ins>.
+    Words that differ only in case or punctuation are not marked.
 
     Returns (before_html, after_html, truncated): truncated is True when the texts were too
     long to diff in full and their tails are shown unmarked.
@@ -46,7 +54,7 @@ def word_diff(before: str, after: str) -> tuple[str, str, bool]:
     a_head, b_head = a[:MAX_DIFF_TOKENS], b[:MAX_DIFF_TOKENS]
     # autojunk off: on texts over 200 words it would treat common words as noise and
     # report whole sentences as changed.
-    matcher = difflib.SequenceMatcher(None, a_head, b_head, autojunk=False)
+    matcher = difflib.SequenceMatcher(None, _keys(a_head), _keys(b_head), autojunk=False)
     left: list[str] = []
     right: list[str] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():

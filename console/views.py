@@ -140,6 +140,9 @@ def _queue_response(
         "form": form,
         "qs": filters.querystring(),
         "filters_hidden": filters.hidden(),
+        "status_label": dict(forms.STATUS_CHOICES).get(filters.status, filters.status),
+        "main_filters": forms.MAIN_FILTERS,
+        "more_filters_active": any(getattr(filters, name) not in (None, "") for name in forms.MORE_FILTERS),
         "search_note": selectors.SEARCH_NOTE,
         "error": error,
         "notice": notice,
@@ -408,7 +411,21 @@ def thresholds_preview(request: HttpRequest, project_id: int) -> HttpResponse:
             {"project": project, "errors": proposed.errors},
             status=400,
         )
-    preview = selectors.thresholds_preview(project=project, proposed=proposed)
+    try:
+        preview = selectors.thresholds_preview(project=project, proposed=proposed)
+    except selectors.PreviewTooLarge as exc:
+        return render(
+            request,
+            "console/_preview.html",
+            {
+                "project": project,
+                "too_large": exc.count,
+                "limit": selectors.PREVIEW_REMEASURE_LIMIT,
+                "digest": proposed.digest,
+                "proposed_hidden": forms.proposed_hidden(request.POST),
+            },
+            status=422,
+        )
     return render(
         request,
         "console/_preview.html",
@@ -739,7 +756,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         selectors.projects().first(),
         "audit",
         form=form,
-        page=selectors.paginate(entries, request.GET.get("page")),
+        page=selectors.audit_page(entries, request.GET.get("page")),
         actions=actions,
         types=types,
         qs=query.urlencode(),

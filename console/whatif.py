@@ -7,11 +7,13 @@ Two parts, each built to give the answer the pipeline will give, not an estimate
 
 * Rules. Every stored decision keeps each rule's measured value and outcome
   (`CurationDecision.rules`). A rule's value does not depend on its threshold, so under new
-  limits the outcome is the same comparison rules.py makes, on the stored value. Three
-  thresholds are not limits but "apply this rule only to texts with at least N words/lines"
-  gates, and the word and line counts behind them are not stored; when one of those changes,
-  or a stored measurement was taken under other limits than the current ones, or there is
-  none, the text is evaluated again with rules.evaluate.
+  limits the outcome is the same comparison rules.py makes, on the stored value; rules whose
+  limits do not change keep their stored outcome (the item's reasons). Three thresholds are
+  not limits but "apply this rule only to texts with at least N words/lines" gates, and the
+  word and line counts behind them are not stored; when one of those changes, or a changed
+  rule's measurement was taken under other limits than the current ones, the text is
+  evaluated again with rules.evaluate. This assumes the stored outcomes were measured under
+  the settings in force, which holds after every change made in the console (it re-curates).
 * Near duplicates. A re-curation resets every item to pending and the pipeline decides them
   again in id order: an item joins the cluster of the earliest decided item with the same
   exact hash, or else of the decided item with the highest verified Jaccard among its LSH
@@ -66,6 +68,8 @@ def _stored_threshold(kind: str, limits: rules.RuleThresholds, names: tuple[str,
 
 
 def _same(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if a is None or b is None:
@@ -104,20 +108,47 @@ def rule_outcome(
     return value <= limit if comparison == "max" else value >= limit
 
 
+def affected_rules(proposed: rules.RuleThresholds, measured_with: rules.RuleThresholds) -> frozenset[str]:
+    """The rules whose outcome can change between two sets of limits: those with a changed limit
+    or gate. Every other rule keeps the outcome stored with the item."""
+    changed = set(changed_fields(proposed, measured_with))
+    return frozenset(
+        name
+        for name, (_, limits, gate) in RULE_LIMITS.items()
+        if changed & set(limits) or (gate is not None and gate in changed)
+    )
+
+
 def failing_rules(
-    stored_rules: Sequence[Mapping[str, Any]],
+    stored_failing: frozenset[str],
+    stored_rules: Mapping[str, Mapping[str, Any]],
     proposed: rules.RuleThresholds,
     measured_with: rules.RuleThresholds,
     evaluate: Callable[[], list[rules.RuleResult]],
+    affected: frozenset[str] | None = None,
 ) -> tuple[frozenset[str], bool]:
-    """The rules that fail under `proposed`, and whether the text had to be evaluated again."""
-    if {str(r.get("name")) for r in stored_rules} == set(RULE_LIMITS):
-        outcomes = [rule_outcome(r, proposed, measured_with) for r in stored_rules]
-        if all(o is not None for o in outcomes):
-            return frozenset(
-                str(r["name"]) for r, ok in zip(stored_rules, outcomes, strict=True) if not ok
-            ), False
-    return frozenset(rules.failed_rules(evaluate())), True
+    """The rules that fail under `proposed`, and whether the text had to be evaluated again.
+
+    `stored_failing` names the rules that failed when the item was measured (its reasons);
+    `stored_rules` holds, by name, the stored measurements of at least the affected rules.
+    `affected` is affected_rules(proposed, measured_with), passed in when it is known.
+    """
+    if affected is None:
+        affected = affected_rules(proposed, measured_with)
+    if not affected:
+        return stored_failing, False
+    outcomes = {
+        name: rule_outcome(stored_rules[name], proposed, measured_with) if name in stored_rules else None
+        for name in affected
+    }
+    if any(ok is None for ok in outcomes.values()):
+        return frozenset(rules.failed_rules(evaluate())), True
+    return frozenset((stored_failing - affected) | {name for name, ok in outcomes.items() if not ok}), False
+
+
+# Where each rule's result sits in a stored measurement list: rules.evaluate returns one result
+# per rule, always in the same order, so a query can fetch just the entries it needs.
+RULE_POSITIONS = {result.name: i for i, result in enumerate(rules.evaluate("order of the rules", None))}
 
 
 # --- Near duplicates -------------------------------------------------------------------------
@@ -288,7 +319,8 @@ class Item:
     status: str
     override_status: str
     quality: float | None
-    rules: Sequence[Mapping[str, Any]]
+    failing: frozenset[str]  # the rules that failed when it was measured
+    rules: Mapping[str, Mapping[str, Any]]  # stored measurements by rule name (those fetched)
     is_duplicate: bool
 
 
@@ -334,10 +366,16 @@ def preview(
     own verdict function; `evaluate(item, limits)` re-measures one text.
     """
     out = Preview(items=len(items))
+    affected = {kind: affected_rules(proposed[kind], current[kind]) for kind in proposed}
     for item in items:
         limits, before_limits = proposed[item.kind], current[item.kind]
         failing, reevaluated = failing_rules(
-            item.rules, limits, before_limits, partial(evaluate, item, limits)
+            item.failing,
+            item.rules,
+            limits,
+            before_limits,
+            partial(evaluate, item, limits),
+            affected=affected[item.kind],
         )
         out.reevaluated += int(reevaluated)
         dup = duplicates.get(item.id)
@@ -349,7 +387,7 @@ def preview(
         out.changed += 1
         key = (item.status, status)
         out.transitions[key] = out.transitions.get(key, 0) + 1
-        was_failing = {str(r["name"]) for r in item.rules if not r.get("passed", True)}
+        was_failing = item.failing
         causes = [(name, True) for name in sorted(failing - was_failing)]
         causes += [(name, False) for name in sorted(was_failing - failing)]
         if is_duplicate != item.is_duplicate:

@@ -16,6 +16,22 @@
     button.form.elements.action.value = button.dataset.action;
   });
 
+  // The selection outlives the swaps that move through the queue or decide one item, so
+  // "select, move on, select, bulk-reject" works; a bulk decision clears it.
+  const selected = new Set();
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches || !e.target.matches("[data-queue] input[name=ids]")) return;
+    if (e.target.checked) selected.add(e.target.value); else selected.delete(e.target.value);
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target.id !== "queue") return;
+    e.target.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = selected.has(box.value); });
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const form = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (form && form.id === "bulk-form" && e.detail.xhr.status < 400) selected.clear();
+  });
+
   let busy = false;
   document.addEventListener("htmx:beforeRequest", function () { busy = true; });
   document.addEventListener("htmx:afterRequest", function () { busy = false; });
@@ -25,7 +41,9 @@
     const button = form.querySelector('button[data-action="' + action + '"]');
     if (!button || button.disabled) return;
     form.elements.action.value = action;
-    form.requestSubmit(button);
+    // Straight through htmx rather than requestSubmit: a key pressed the instant a new item
+    // arrives must not beat htmx to the new form and post it as a plain page.
+    htmx.ajax("POST", form.getAttribute("hx-post"), { source: form, target: "#queue", swap: "innerHTML" });
   }
 
   function rows() { return Array.from(document.querySelectorAll("[data-queue] tr[data-row]")); }
@@ -37,8 +55,10 @@
     const at = all.indexOf(currentRow());
     const target = all[Math.min(all.length - 1, Math.max(0, at + step))];
     if (target && target !== all[at]) {
+      // Not link.click(): right after a swap htmx may not have bound the new link yet, and a
+      // click would then load the whole page instead of swapping the queue.
       const link = target.querySelector("a[hx-get]");
-      if (link) link.click();
+      if (link) htmx.ajax("GET", link.getAttribute("hx-get"), { target: "#queue", swap: "innerHTML" });
     } else if (step > 0) {
       const next = document.querySelector('.pager a[rel="next"]');
       if (next) next.click();
@@ -74,7 +94,11 @@
     } else if (key === "x") {
       const row = currentRow();
       const box = row && row.querySelector("input[type=checkbox]");
-      if (box) { e.preventDefault(); box.checked = !box.checked; }
+      if (box) {
+        e.preventDefault();
+        box.checked = !box.checked;
+        box.dispatchEvent(new Event("change", { bubbles: true }));
+      }
     } else if (key === "o") {
       const open = document.querySelector("#decide-form a[data-open]");
       if (open) { e.preventDefault(); window.location.assign(open.href); }
