@@ -238,8 +238,10 @@ def test_it_lets_only_admins_force_promote(world, project, carol, dave):
 def test_it_filters_the_audit_log(world, project, carol):
     c = client(carol)
     c.post(reverse("console-review-decide", args=[project.pk, world["evil"].pk]), {"action": "reject"})
-    page = c.get(reverse("console-audit"), {"action": "curation.override", "actor": "carol"}).context["page"]
+    response = c.get(reverse("console-audit"), {"action": "curation.override", "actor": "carol"})
+    page = response.context["page"]
     assert [e.action for e in page.object_list] == ["curation.override"]
+    assert "{&quot;status&quot;: &quot;rejected&quot;" in response.content.decode()
     assert not c.get(reverse("console-audit"), {"actor": "nobody"}).context["page"].object_list
 
 
