@@ -1032,12 +1032,12 @@ def audit_page(entries: QuerySet[AuditLog], page: str | int | None) -> Page:
     found = paginate(entries.values_list("id", flat=True), page)
     ids = list(found.object_list)
     rows = AuditLog.objects.filter(id__in=ids).select_related("actor").in_bulk()
-    entries = [rows[i] for i in ids if i in rows]
-    for entry in entries:
+    shown = [rows[i] for i in ids if i in rows]
+    for entry in shown:
         # Shown as the JSON that is stored, not as Python's repr of it.
         entry.before_json = "" if entry.before is None else json.dumps(entry.before, ensure_ascii=False)  # type: ignore[attr-defined]
         entry.after_json = "" if entry.after is None else json.dumps(entry.after, ensure_ascii=False)  # type: ignore[attr-defined]
-    found.object_list = entries
+    found.object_list = shown
     return found
 
 
