@@ -54,7 +54,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 SEARCH_NOTE = (
     "Search matches words by prefix (PostgreSQL full-text search, English stemming)."
     if connection.vendor == "postgresql"
-    else "Search matches the text anywhere (substring)."
+    else "Search finds items containing every word, anywhere (substring match; no full-text index on SQLite)."
 )
 
 
@@ -108,8 +108,9 @@ def _items(model: type[Prompt] | type[Response], project: Project, filters: Revi
 
         query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="english")
         qs = qs.annotate(document=SearchVector("text", config="english")).filter(document=query)
-    elif words:
-        qs = qs.filter(text__icontains=filters.q)
+    else:
+        for word in words:
+            qs = qs.filter(text__icontains=word)
     return qs.values("id")
 
 
@@ -121,8 +122,8 @@ def review_ids(*, project: Project, filters: ReviewFilters, extra: Q | None = No
     the two id lists are united: a decision is one or the other, and an OR across the two
     tables made PostgreSQL scan every decision. Search, on PostgreSQL, is an English tsquery
     where every word is a prefix ("recurs" finds "recursion"), answered by the GIN indexes
-    over prompt and response text; elsewhere (SQLite) it is a case-insensitive substring match,
-    which scans.
+    over prompt and response text; elsewhere (SQLite) every word must appear as a
+    case-insensitive substring, which scans.
     """
     base = _filtered(project, filters)
     if extra is not None:
@@ -134,9 +135,11 @@ def review_ids(*, project: Project, filters: ReviewFilters, extra: Q | None = No
     if filters.kind:
         only = prompts if filters.kind == ItemKind.PROMPT else responses
         return only.values_list("id", flat=True).order_by("id")
+    # Each side without its model's default ordering: SQLite refuses ORDER BY inside a UNION.
     return (
-        prompts.values_list("id", flat=True)
-        .union(responses.values_list("id", flat=True), all=True)
+        prompts.order_by()
+        .values_list("id", flat=True)
+        .union(responses.order_by().values_list("id", flat=True), all=True)
         .order_by("id")
     )
 
