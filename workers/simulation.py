@@ -27,6 +27,7 @@ What is simulated:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -35,7 +36,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -795,6 +796,37 @@ def compare(random_curve: Curve, uncertainty_curve: Curve) -> Comparison:
         uncertainty_judgments=at_round,
         uncertainty_interpolated=interpolated,
     )
+
+
+def results_dump(results: Sequence[SimulationResult], path: Path) -> Path:
+    """Every round's record, to summarise or plot again later without rerunning."""
+    rows = [
+        {
+            "selection": r.config.selection,
+            "seed": r.config.seed,
+            "config": asdict(r.config),
+            "project": r.project_id,
+            "rounds": [asdict(x) for x in r.rounds],
+            "annotators": [asdict(a) for a in r.annotators],
+        }
+        for r in results
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1, default=str))
+    return path
+
+
+def results_load(path: Path) -> list[SimulationResult]:
+    """Records written by results_dump. Only the policy and seed of each run's config come back."""
+    return [
+        SimulationResult(
+            config=SimulationConfig(selection=row["selection"], seed=row["seed"]),
+            project_id=row["project"],
+            rounds=[RoundRecord(**x) for x in row["rounds"]],
+            annotators=[AnnotatorReport(**a) for a in row["annotators"]],
+        )
+        for row in json.loads(path.read_text())
+    ]
 
 
 def with_selection(config: SimulationConfig, selection: str, seed: int) -> SimulationConfig:

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot (PNG) here")
         parser.add_argument("--json", type=Path, default=None, help="write every round's record here")
         parser.add_argument(
+            "--records",
+            type=Path,
+            action="append",
+            default=[],
+            help="summarise and plot records written by --json (repeatable) instead of running",
+        )
+        parser.add_argument(
             "--encoder",
             type=Path,
             default=None,
@@ -57,6 +62,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Every round loads fresh tiny models; their load reports would bury the table.
         logging.getLogger("transformers").setLevel(logging.ERROR)
+        if options["records"]:
+            loaded = [r for path in options["records"] for r in simulation.results_load(path)]
+            self._summary(loaded, sorted({r.config.selection for r in loaded}))
+            if options["plot"]:
+                self.stdout.write(f"\nPlot: {simulation.plot(loaded, options['plot'])}")
+            return
         if options["rounds"] < 1 or options["budget"] < 1 or options["seeds"] < 1:
             raise CommandError("--rounds, --budget and --seeds must be at least 1")
         base = simulation.SimulationConfig(
@@ -91,24 +102,7 @@ class Command(BaseCommand):
             path = simulation.plot(results, options["plot"])
             self.stdout.write(f"\nPlot: {path}")
         if options["json"]:
-            options["json"].parent.mkdir(parents=True, exist_ok=True)
-            options["json"].write_text(
-                json.dumps(
-                    [
-                        {
-                            "selection": r.config.selection,
-                            "seed": r.config.seed,
-                            "project": r.project_id,
-                            "rounds": [asdict(x) for x in r.rounds],
-                            "annotators": [asdict(a) for a in r.annotators],
-                        }
-                        for r in results
-                    ],
-                    indent=1,
-                    default=str,
-                )
-            )
-            self.stdout.write(f"Records: {options['json']}")
+            self.stdout.write(f"Records: {simulation.results_dump(results, options['json'])}")
 
     def _header(self) -> None:
         self.stdout.write(
