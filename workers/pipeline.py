@@ -343,6 +343,9 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
             rng=rng,
         ):
             proposals.append((prompt_id, pair))
+    # Shuffle first: the sort is stable, and under the random policy every priority is 0, so
+    # without it the earliest prompts would always take the whole task budget.
+    rng.shuffle(proposals)
     proposals.sort(key=lambda item: -item[1].priority)
     created = 0
     with transaction.atomic():
