@@ -3,6 +3,7 @@ can call them directly."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,10 +85,59 @@ LOW_TRUST = 0.5
 MIN_EVIDENCE_FOR_FLAG = 5
 
 
-def trust_score(*, gold_correct: int, gold_total: int, agreed: int, agreement_total: int) -> float:
+# Position bias. Every lease draws which response is drawn on the left, so whatever a person
+# reads, their A/B choices land on the left side half the time, give or take a coin's noise. A
+# share far from a half over many choices means some choices follow the side, not the text.
+POSITION_MIN_SIDED = 20  # A/B choices shown with a side before the test may say anything
+POSITION_ALPHA = 0.001  # two-sided: trust refreshes often, and a false alarm costs a person
+
+
+def binomial_p_two_sided(k: int, n: int) -> float:
+    """Exact two-sided binomial test against a fair coin: P(|X - n/2| >= |k - n/2|), X ~ B(n, 1/2)."""
+    if n <= 0:
+        return 1.0
+    far = max(k, n - k)
+    if 2 * far <= n + 1:
+        return 1.0
+    # Log space, from the observed count outwards: terms shrink, so stop once they stop counting.
+    log_n = math.lgamma(n + 1) + n * math.log(0.5)
+    tail = 0.0
+    for i in range(far, n + 1):
+        term = math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1))
+        tail += term
+        if term <= tail * 1e-16:
+            break
+    return min(1.0, 2.0 * tail)
+
+
+def side_driven_share(*, left: int, sided: int) -> float:
+    """The estimated share of someone's A/B choices that followed the side, not the content.
+
+    Model: with probability q a choice goes to the favourite side whatever the pair; otherwise it
+    follows the content, which is on the left half the time because sides are drawn per lease.
+    The left share s is then (1 + q) / 2 (or (1 - q) / 2 for a right-hander), so q = |2s - 1|.
+    It is 0 unless the share differs from a half by an exact binomial test at POSITION_ALPHA over
+    at least POSITION_MIN_SIDED choices, so a mild real preference on a small sample costs nothing.
+    """
+    if sided < POSITION_MIN_SIDED or binomial_p_two_sided(left, sided) >= POSITION_ALPHA:
+        return 0.0
+    return abs(2.0 * left / sided - 1.0)
+
+
+def trust_score(
+    *, gold_correct: int, gold_total: int, agreed: int, agreement_total: int, side_driven: float = 0.0
+) -> float:
+    """Smoothed accuracy, times the share of choices that followed the content.
+
+    A side-driven choice carries nothing about the pair, yet agrees with the majority half the
+    time, so accuracy alone leaves an always-left clicker near 0.5 (the flag line) and lets their
+    votes weigh half as much as a careful person's. Trust is a vote's weight, so it keeps only the
+    informative share: an always-left clicker goes to 0.
+    """
     hits = GOLD_WEIGHT * gold_correct + agreed
     seen = GOLD_WEIGHT * gold_total + agreement_total
-    return (hits + TRUST_PRIOR * TRUST_PRIOR_WEIGHT) / (seen + TRUST_PRIOR_WEIGHT)
+    accuracy = (hits + TRUST_PRIOR * TRUST_PRIOR_WEIGHT) / (seen + TRUST_PRIOR_WEIGHT)
+    return accuracy * (1.0 - min(max(side_driven, 0.0), 1.0))
 
 
 def is_low_trust(trust: float, evidence: int) -> bool:

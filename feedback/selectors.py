@@ -17,6 +17,7 @@ from feedback.metrics import (
     is_low_trust,
     krippendorff_alpha_nominal,
     median,
+    side_driven_share,
     trust_score,
     weighted_vote,
 )
@@ -78,6 +79,12 @@ class Evidence:
     gold_total: int
     agreed: int
     agreement_total: int
+    left: int = 0  # A/B choices that went to the response drawn on the left
+    sided: int = 0  # A/B choices made with a known side
+
+    @property
+    def side_driven(self) -> float:
+        return side_driven_share(left=self.left, sided=self.sided)
 
     @property
     def trust(self) -> float:
@@ -86,11 +93,13 @@ class Evidence:
             gold_total=self.gold_total,
             agreed=self.agreed,
             agreement_total=self.agreement_total,
+            side_driven=self.side_driven,
         )
 
     @property
     def amount(self) -> int:
-        return self.gold_total + self.agreement_total
+        # A side test that passed is evidence too, even where nobody else judged the same tasks.
+        return max(self.gold_total + self.agreement_total, self.sided if self.side_driven else 0)
 
 
 def _judgment_rows(project: Project | None) -> QuerySet[Judgment]:
@@ -101,13 +110,17 @@ def _judgment_rows(project: Project | None) -> QuerySet[Judgment]:
 
 
 def annotator_evidence(*, project: Project | None = None) -> dict[int, Evidence]:
-    """Gold hits and leave-one-out majority agreement per annotator."""
+    """Gold hits, leave-one-out majority agreement and left-side choices per annotator."""
     rows = _judgment_rows(project).values_list(
-        "task_id", "annotator_id", "choice", "task__is_gold", "task__gold_answer"
+        "task_id", "annotator_id", "choice", "left_side", "task__is_gold", "task__gold_answer"
     )
     by_task: dict[int, list[tuple[int, str]]] = defaultdict(list)
     gold: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for task_id, annotator_id, choice, is_gold, gold_answer in rows.iterator():
+    sides: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for task_id, annotator_id, choice, left_side, is_gold, gold_answer in rows.iterator():
+        if left_side and choice in ("a", "b"):
+            sides[annotator_id][1] += 1
+            sides[annotator_id][0] += int(choice == left_side)
         if is_gold:
             gold[annotator_id][1] += 1
             gold[annotator_id][0] += int(choice == gold_answer)
@@ -127,13 +140,15 @@ def annotator_evidence(*, project: Project | None = None) -> dict[int, Evidence]
                 continue
             agree[annotator_id][1] += 1
             agree[annotator_id][0] += int(ranked[0][0] == choice)
-    users = set(gold) | set(agree)
+    users = set(gold) | set(agree) | set(sides)
     return {
         uid: Evidence(
             gold_correct=gold[uid][0] if uid in gold else 0,
             gold_total=gold[uid][1] if uid in gold else 0,
             agreed=agree[uid][0] if uid in agree else 0,
             agreement_total=agree[uid][1] if uid in agree else 0,
+            left=sides[uid][0] if uid in sides else 0,
+            sided=sides[uid][1] if uid in sides else 0,
         )
         for uid in users
     }
@@ -153,6 +168,8 @@ class AnnotatorStats:
     flagged: bool
     is_active: bool
     judgments_excluded: bool
+    left_share: float | None = None  # of A/B choices made with a known side
+    side_driven: float = 0.0  # the share of choices that followed the side; 0 unless significant
 
 
 def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
@@ -181,6 +198,8 @@ def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
                 flagged=is_low_trust(user.trust, ev.amount),
                 is_active=user.is_active,
                 judgments_excluded=user.judgments_excluded,
+                left_share=ev.left / ev.sided if ev.sided else None,
+                side_driven=ev.side_driven,
             )
         )
     return stats
