@@ -125,6 +125,10 @@ class ComparisonTask(models.Model):
     # The reward model's predicted P(A preferred), shown only where the project allows it.
     suggested_preference = models.FloatField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, default="")
+    # Kept by database triggers on feedback_judgment (migration 0003), so no writer can miss
+    # it. Next-task filters on it instead of counting judgments per candidate; the seat check
+    # under the row lock still counts the rows themselves.
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -178,7 +182,13 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["-leased_at"]
-        indexes = [models.Index(fields=["task", "state", "expires_at"])]
+        indexes = [
+            models.Index(fields=["task", "state", "expires_at"]),
+            # Next-task first looks for a lease the annotator still holds.
+            models.Index(
+                fields=["annotator"], condition=Q(state="active"), name="assignment_active_annotator"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["task", "annotator"],

@@ -39,12 +39,11 @@ def projects_for(*, user: User) -> QuerySet[Project]:
 
 def project_queue_size(*, project: Project, annotator: User, now: datetime | None = None) -> int:
     """How many comparisons this annotator could still be given right now."""
-    from feedback.services import _open_tasks
+    from feedback.services import open_task_count
 
     now = now or timezone.now()
     return sum(
-        _open_tasks(project=project, annotator=annotator, gold=gold, now=now).count()
-        for gold in (False, True)
+        open_task_count(project=project, annotator=annotator, gold=gold, now=now) for gold in (False, True)
     )
 
 

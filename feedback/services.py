@@ -7,14 +7,13 @@ import logging
 import math
 import random
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import (
@@ -185,6 +184,78 @@ def comparison_task_create(
 
 
 # --- Assignment ------------------------------------------------------------------------------
+#
+# Next-task and submit are the hot path: every judgment runs both. They are plain SQL rather
+# than ORM querysets because building and compiling the querysets cost more CPU than
+# PostgreSQL spent running them (docs/benchmarks.md). The statements run on PostgreSQL and
+# SQLite alike; only the row locks are PostgreSQL's. Only table names (from the models' _meta)
+# and enum values are formatted into them; every value is a parameter.
+
+_T = ComparisonTask._meta.db_table
+_A = Assignment._meta.db_table
+_J = Judgment._meta.db_table
+_ACTIVE = AssignmentState.ACTIVE.value
+
+# Live leases on task t: what, beside its judgments, takes one of its overlap_k seats.
+_LIVE_LEASES = (
+    f"SELECT COUNT(*) FROM {_A} la WHERE la.task_id = t.id AND la.state = '{_ACTIVE}' AND la.expires_at > %s"  # noqa: S608
+)
+# A task's columns and texts, for a lease handed out with everything the page needs.
+_TASK_WITH_TEXT = (
+    "t.id, t.prompt_id, t.response_a_id, t.response_b_id, t.is_gold, p.text, ra.text, rb.text"
+    f" FROM {_T} t JOIN {Prompt._meta.db_table} p ON p.id = t.prompt_id"
+    f" JOIN {Response._meta.db_table} ra ON ra.id = t.response_a_id"
+    f" JOIN {Response._meta.db_table} rb ON rb.id = t.response_b_id"
+)
+_HELD_SQL = (
+    f"SELECT a.id, a.leased_at, a.expires_at, a.left_side, {_TASK_WITH_TEXT}"
+    f" JOIN {_A} a ON a.task_id = t.id"
+    f" WHERE a.annotator_id = %s AND a.state = '{_ACTIVE}' AND t.project_id = %s ORDER BY a.leased_at"
+)
+_SEATS_SQL = (
+    f"SELECT (SELECT COUNT(*) FROM {_J} WHERE task_id = %s)"  # noqa: S608
+    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND state = '{_ACTIVE}' AND expires_at > %s)"
+)
+_LEASE_INSERT_SQL = (
+    f"INSERT INTO {_A} (task_id, annotator_id, leased_at, expires_at, state, left_side, skip_reason)"  # noqa: S608
+    " VALUES (%s, %s, %s, %s, %s, %s, '') RETURNING id"
+)
+_SUBMIT_LEASE_SQL = (
+    "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, pr.overlap_k"  # noqa: S608
+    f" FROM {_A} a JOIN {_T} t ON t.id = a.task_id JOIN {Project._meta.db_table} pr ON pr.id = t.project_id"
+    " WHERE a.id = %s"
+)
+# One statement for both refusals: this key used before, or this task judged before.
+_SUBMIT_EARLIER_SQL = (
+    f"SELECT id, task_id, idempotency_key FROM {_J} WHERE annotator_id = %s"  # noqa: S608
+    " AND (task_id = %s OR (idempotency_key = %s AND idempotency_key <> ''))"
+)
+# Seats taken by others, for a submit on a lapsed lease.
+_SUBMIT_OTHERS_SQL = (
+    f"SELECT (SELECT COUNT(*) FROM {_J} WHERE task_id = %s AND annotator_id <> %s)"  # noqa: S608
+    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND annotator_id <> %s"
+    f" AND state = '{_ACTIVE}' AND expires_at > %s)"
+)
+_JUDGMENT_COLUMNS = [
+    "task_id",
+    "annotator_id",
+    "assignment_id",
+    "choice",
+    "strength",
+    "rationale",
+    "left_side",
+    "time_spent_ms",
+    "idempotency_key",
+    "source",
+    "external_id",
+    "created_at",
+    "updated_at",
+]
+_JUDGMENT_INSERT_SQL = (
+    f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}) RETURNING id"
+)
+_LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
 
 
 def _live_leases(*, now: datetime) -> Q:
@@ -201,67 +272,103 @@ def task_load(*, task: ComparisonTask, now: datetime, excluding: User | None = N
     return judgments.count() + leases.count()
 
 
-def _count_subquery(qs: QuerySet[Any]) -> Coalesce:
-    counted = qs.order_by().values("task").annotate(n=Count("id")).values("n")
-    return Coalesce(Subquery(counted), 0)
-
-
-def _open_tasks(*, project: Project, annotator: User, gold: bool, now: datetime) -> QuerySet[ComparisonTask]:
-    qs = (
-        ComparisonTask.objects.filter(project=project, is_gold=gold)
-        .exclude(Exists(Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator)))
-        .exclude(
-            Exists(
-                Assignment.objects.filter(
-                    task=OuterRef("pk"), annotator=annotator, state=AssignmentState.SKIPPED
-                )
-            )
-        )
-    )
+def _open_tasks(
+    *, project: Project, annotator: User, gold: bool, now: datetime, passed_over: Sequence[int] = ()
+) -> tuple[str, list[Any]]:
+    """FROM and WHERE (no ORDER BY) for the tasks this annotator may be given now, with params."""
+    where = [
+        "t.project_id = %s",
+        f"t.is_gold = {'TRUE' if gold else 'FALSE'}",
+        f"NOT EXISTS (SELECT 1 FROM {_J} j WHERE j.task_id = t.id AND j.annotator_id = %s)",  # noqa: S608
+        f"NOT EXISTS (SELECT 1 FROM {_A} s WHERE s.task_id = t.id AND s.annotator_id = %s"  # noqa: S608
+        f" AND s.state = '{AssignmentState.SKIPPED.value}')",
+    ]
+    params: list[Any] = [project.pk, annotator.pk, annotator.pk]
     if not gold:
-        # Gold tasks are answered by everyone; everything else stops at overlap_k seats.
-        qs = (
-            qs.alias(
-                judged=_count_subquery(Judgment.objects.filter(task=OuterRef("pk"))),
-                leased=_count_subquery(
-                    Assignment.objects.filter(task=OuterRef("pk")).filter(_live_leases(now=now))
-                ),
-            )
-            # Implied by the test below, so the result is the same; but it needs only the
-            # judgment count, and PostgreSQL checks it first. Full tasks sit at the head of
-            # the priority order, so a next-task scans past all of them: this halves that.
-            .filter(judged__lt=project.overlap_k)
-            .filter(judged__lt=project.overlap_k - F("leased"))
-        )
-    return qs.order_by("-priority", "id")
+        # Gold tasks are answered by everyone; everything else stops at overlap_k seats. The
+        # column test needs no subquery, and PostgreSQL checks it first: full tasks sit at
+        # the head of the priority order, and every next-task scans past them.
+        where += ["t.judgment_count < %s", f"t.judgment_count + ({_LIVE_LEASES}) < %s"]
+        params += [project.overlap_k, now, project.overlap_k]
+    if passed_over:
+        where.append(f"t.id NOT IN ({', '.join(['%s'] * len(passed_over))})")
+        params += passed_over
+    return f"FROM {_T} t WHERE {' AND '.join(where)}", params
+
+
+def open_task_count(*, project: Project, annotator: User, gold: bool, now: datetime) -> int:
+    """How many tasks of one kind (gold or not) this annotator could be given right now."""
+    sql, params = _open_tasks(project=project, annotator=annotator, gold=gold, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {sql}", params)
+        return int(cursor.fetchone()[0])
+
+
+def _aware(value: Any) -> datetime:
+    # A raw cursor on SQLite hands back naive UTC datetimes (or text); PostgreSQL, aware ones.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def _leased(row: Sequence[Any], *, annotator: User) -> Assignment:
+    """An Assignment from a lease row plus its task's columns and texts, with no more queries.
+
+    The fields the row does not carry are deferred: reading one loads it from the database
+    instead of showing a default.
+    """
+    pk, leased_at, expires_at, left_side, task_id, prompt_id, a_id, b_id, is_gold, prompt, text_a, text_b = (
+        row
+    )
+    db = connection.alias
+    task = ComparisonTask.from_db(
+        db,
+        ["id", "prompt_id", "response_a_id", "response_b_id", "is_gold"],
+        [task_id, prompt_id, a_id, b_id, bool(is_gold)],
+    )
+    task.prompt = Prompt.from_db(db, ["id", "text"], [prompt_id, prompt])
+    task.response_a = Response.from_db(db, ["id", "text"], [a_id, text_a])
+    task.response_b = Response.from_db(db, ["id", "text"], [b_id, text_b])
+    assignment = Assignment.from_db(
+        db,
+        ["id", "task_id", "annotator_id", "leased_at", "expires_at", "state", "left_side"],
+        [pk, task_id, annotator.pk, _aware(leased_at), _aware(expires_at), _ACTIVE, left_side],
+    )
+    assignment.task = task
+    assignment.annotator = annotator
+    return assignment
 
 
 def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) -> Assignment | None:
+    # skip_locked hands concurrent annotators different rows instead of a queue.
+    lock = " FOR UPDATE OF t SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     passed_over: list[int] = []
     for _ in range(_LEASE_ATTEMPTS):
-        with transaction.atomic():
-            candidates = _open_tasks(project=project, annotator=annotator, gold=gold, now=now).exclude(
-                pk__in=passed_over
+        with transaction.atomic(), connection.cursor() as cursor:
+            sql, params = _open_tasks(
+                project=project, annotator=annotator, gold=gold, now=now, passed_over=passed_over
             )
-            # skip_locked hands concurrent annotators different rows instead of a queue.
-            task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-            if task is None:
+            cursor.execute(
+                f"SELECT {_TASK_WITH_TEXT} WHERE t.id = (SELECT t.id {sql}"
+                f" ORDER BY t.priority DESC, t.id LIMIT 1{lock})",
+                params,
+            )
+            task_row = cursor.fetchone()
+            if task_row is None:
                 return None
-            # The count in the query above may predate a commit that landed while we waited
-            # for the lock; recount now that we hold it.
-            if not gold and task_load(task=task, now=now) >= project.overlap_k:
-                passed_over.append(task.pk)
-                continue
-            Assignment.objects.filter(task=task, annotator=annotator, state=AssignmentState.ACTIVE).update(
-                state=AssignmentState.EXPIRED, closed_at=now
-            )
-            return Assignment.objects.create(
-                task=task,
-                annotator=annotator,
-                leased_at=now,
-                expires_at=now + timedelta(seconds=project.lease_seconds),
-                left_side=random.choice([Side.A, Side.B]),
-            )
+            task_id = task_row[0]
+            if not gold:
+                # The counts in the query above may predate a commit that landed before we
+                # took the lock. This statement sees every commit, and we hold the row.
+                cursor.execute(_SEATS_SQL, [task_id, task_id, now])
+                if cursor.fetchone()[0] >= project.overlap_k:
+                    passed_over.append(task_id)
+                    continue
+            left_side = random.choice([Side.A, Side.B]).value
+            expires_at = now + timedelta(seconds=project.lease_seconds)
+            cursor.execute(_LEASE_INSERT_SQL, [task_id, annotator.pk, now, expires_at, _ACTIVE, left_side])
+            pk = cursor.fetchone()[0]
+        return _leased((pk, now, expires_at, left_side, *task_row), annotator=annotator)
     return None
 
 
@@ -271,23 +378,26 @@ def assignment_next(
     """Lease the highest-priority open task this annotator has not judged or skipped.
 
     A live lease the annotator already holds is returned again, so a reload never takes a
-    second seat. Gold tasks are drawn at the project's gold rate.
+    second seat. Gold tasks are drawn at the project's gold rate. The lease comes with its
+    task's prompt and response texts loaded.
     """
     if not annotator.is_active:
         raise PermissionDeniedError("This account is disabled")
     if not project.is_active or not project.compare_enabled:
         raise Conflict("Comparisons are turned off for this project")
     now = now or timezone.now()
-    held = (
-        Assignment.objects.filter(
-            annotator=annotator, task__project=project, state=AssignmentState.ACTIVE, expires_at__gt=now
+    with connection.cursor() as cursor:
+        cursor.execute(_HELD_SQL, [annotator.pk, project.pk])
+        held = cursor.fetchall()
+    for row in held:
+        if _aware(row[2]) > now:
+            return _leased(row, annotator=annotator)
+    if held:
+        # Lapsed leases still marked active: close them, or a new lease on the same task
+        # would break the one-active-lease-per-annotator-and-task constraint.
+        Assignment.objects.filter(pk__in=[row[0] for row in held], state=AssignmentState.ACTIVE).update(
+            state=AssignmentState.EXPIRED, closed_at=now
         )
-        .select_related("task")
-        .order_by("leased_at")
-        .first()
-    )
-    if held is not None:
-        return held
     draw = (rng or random).random()
     order = (True, False) if project.gold_rate > 0 and draw < project.gold_rate else (False, True)
     for gold in order:
@@ -302,34 +412,19 @@ def _own_assignment(*, assignment: Assignment, annotator: User) -> None:
         raise PermissionDeniedError("This assignment belongs to another annotator")
 
 
-def comparison_submit(
-    *,
-    assignment: Assignment,
-    annotator: User,
-    choice: str,
-    strength: str = "",
-    rationale: str = "",
-    time_spent_ms: int | None = None,
-    idempotency_key: str = "",
-    source: str = JudgmentSource.UI,
-    now: datetime | None = None,
-) -> tuple[Judgment, bool]:
-    """Record a judgment. Returns (judgment, created).
-
-    A repeated idempotency key returns the first judgment. A submit after the lease expired
-    is accepted while the task still has a free seat; otherwise it is a Conflict, and the
-    caller keeps the annotator's text on screen.
-    """
-    _own_assignment(assignment=assignment, annotator=annotator)
-    if choice not in Choice.values:
+def _submit_input(
+    *, choice: object, strength: object, rationale: object, time_spent_ms: object, idempotency_key: object
+) -> tuple[str, str, str, int | None, str]:
+    """The checked (choice, strength, rationale), or InvalidInput naming the bad field."""
+    if not isinstance(choice, str) or choice not in Choice.values:
         raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}", field="choice")
-    if strength not in ("", *Strength.values):
+    if not isinstance(strength, str) or strength not in ("", *Strength.values):
         raise InvalidInput(f"strength must be one of {', '.join(Strength.values)}", field="strength")
     if choice in (Choice.A, Choice.B) and not strength:
-        strength = Strength.CLEAR
+        strength = Strength.CLEAR.value
     if choice in (Choice.TIE, Choice.BOTH_BAD):
         strength = ""
-    rationale = clean_optional_text(rationale, field="rationale", max_chars=MAX_RATIONALE_CHARS)
+    text = clean_optional_text(rationale, field="rationale", max_chars=MAX_RATIONALE_CHARS)
     if not isinstance(idempotency_key, str) or len(idempotency_key) > MAX_KEY_CHARS:
         raise InvalidInput(
             f"idempotency_key must be a string of at most {MAX_KEY_CHARS} characters", field="idempotency_key"
@@ -342,54 +437,90 @@ def comparison_submit(
         raise InvalidInput(
             "time_spent_ms must be a whole number of milliseconds, at most a day", field="time_spent_ms"
         )
+    return choice, strength, text, time_spent_ms, idempotency_key
+
+
+def comparison_submit(
+    *,
+    assignment: Assignment | int,
+    annotator: User,
+    # Values straight from a request body are fine: each is checked, and refused by name.
+    choice: object,
+    strength: object = "",
+    rationale: object = "",
+    time_spent_ms: object = None,
+    idempotency_key: object = "",
+    source: str = JudgmentSource.UI,
+    now: datetime | None = None,
+) -> tuple[Judgment, bool]:
+    """Record a judgment on a lease (the Assignment, or its id). Returns (judgment, created).
+
+    An unknown or another annotator's lease is refused before the input is looked at. A
+    repeated idempotency key returns the first judgment. A submit after the lease expired is
+    accepted while the task still has a free seat; otherwise it is a Conflict, and the caller
+    keeps the annotator's text on screen.
+    """
+    assignment_id = assignment if isinstance(assignment, int) else assignment.pk
     now = now or timezone.now()
-    with transaction.atomic():
-        # Every writer of a task's seats locks the task row first, so counts are exact.
-        # of=("self",): lock the task row only. Without it the join also locks the project
-        # row, and every submit in the project would queue behind every other.
-        task = (
-            ComparisonTask.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=assignment.task_id)
-        )
-        current = Assignment.objects.get(pk=assignment.pk)
-        if idempotency_key:
-            earlier = Judgment.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
-            if earlier is not None:
-                if earlier.task_id != task.pk:
-                    raise Conflict(
-                        "This idempotency key was already used for another task", field="idempotency_key"
-                    )
-                return earlier, False
-        if Judgment.objects.filter(task=task, annotator=annotator).exists():
-            raise Conflict("You have already judged this comparison", code="already_judged")
-        if current.state == AssignmentState.SKIPPED:
-            raise Conflict("You skipped this comparison", code="skipped")
-        lease_live = current.state == AssignmentState.ACTIVE and current.expires_at > now
-        if (
-            not lease_live
-            and not task.is_gold
-            and task_load(task=task, now=now, excluding=annotator) >= task.project.overlap_k
-        ):
-            raise Conflict(
-                "Your lease on this comparison expired and it has since received all the "
-                "judgments it needs. Your rationale is kept below; take the next task.",
-                code="task_full",
-            )
-        judgment = Judgment.objects.create(
-            task=task,
-            annotator=annotator,
-            assignment=current,
+    # Every writer of a task's seats locks the task row first, so counts are exact. OF t: the
+    # task row only; locking the project row too would queue every submit in the project.
+    lock = " FOR UPDATE OF t" if connection.features.has_select_for_update_of else ""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_LEASE_SQL + lock, [assignment_id])
+        lease = cursor.fetchone()
+        if lease is None:
+            raise NotFound(f"No assignment with id {assignment_id}")
+        owner_id, task_id, state, expires_at, left_side, is_gold, overlap_k = lease
+        if owner_id != annotator.pk:
+            raise PermissionDeniedError("This assignment belongs to another annotator")
+        choice, strength, rationale, time_spent_ms, idempotency_key = _submit_input(
             choice=choice,
             strength=strength,
             rationale=rationale,
-            left_side=current.left_side,
             time_spent_ms=time_spent_ms,
             idempotency_key=idempotency_key,
-            source=source,
         )
-        Assignment.objects.filter(pk=current.pk).update(state=AssignmentState.SUBMITTED, closed_at=now)
-    return judgment, True
+        cursor.execute(_SUBMIT_EARLIER_SQL, [annotator.pk, task_id, idempotency_key])
+        earlier = cursor.fetchall()
+        for earlier_id, earlier_task, earlier_key in earlier:
+            if idempotency_key and earlier_key == idempotency_key:
+                if earlier_task != task_id:
+                    raise Conflict(
+                        "This idempotency key was already used for another task", field="idempotency_key"
+                    )
+                return Judgment.objects.get(pk=earlier_id), False
+        if earlier:
+            raise Conflict("You have already judged this comparison", code="already_judged")
+        if state == AssignmentState.SKIPPED:
+            raise Conflict("You skipped this comparison", code="skipped")
+        lease_live = state == AssignmentState.ACTIVE and _aware(expires_at) > now
+        if not lease_live and not is_gold:
+            cursor.execute(_SUBMIT_OTHERS_SQL, [task_id, annotator.pk, task_id, annotator.pk, now])
+            if cursor.fetchone()[0] >= overlap_k:
+                raise Conflict(
+                    "Your lease on this comparison expired and it has since received all the "
+                    "judgments it needs. Your rationale is kept below; take the next task.",
+                    code="task_full",
+                )
+        values = [
+            task_id,
+            annotator.pk,
+            assignment_id,
+            choice,
+            strength,
+            rationale,
+            left_side,
+            time_spent_ms,
+            idempotency_key,
+            source,
+            "",
+            now,
+            now,
+        ]
+        cursor.execute(_JUDGMENT_INSERT_SQL, values)
+        pk = cursor.fetchone()[0]
+        cursor.execute(_LEASE_CLOSE_SQL, [AssignmentState.SUBMITTED.value, now, assignment_id])
+    return Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [pk, *values]), True
 
 
 def assignment_skip(

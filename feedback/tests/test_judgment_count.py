@@ -1,0 +1,75 @@
+"""ComparisonTask.judgment_count, which next-task filters on, is kept by database triggers: it
+must match the judgments themselves whoever writes or deletes them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from feedback import services
+from feedback.models import Choice, ComparisonTask, Judgment
+from feedback.tests.factories import make_task, make_user
+from feedback.tests.test_api import client_for, next_task, submit_url
+
+pytestmark = pytest.mark.django_db
+
+
+def counted(task: ComparisonTask) -> int:
+    task.refresh_from_db(fields=["judgment_count"])
+    assert task.judgment_count == Judgment.objects.filter(task=task).count()
+    return task.judgment_count
+
+
+def test_it_counts_judgments_from_every_writer(project, alice, bob, carol):
+    task = make_task(project)
+    lease = services.assignment_next(project=project, annotator=alice)
+    assert lease is not None
+    services.comparison_submit(assignment=lease, annotator=alice, choice=Choice.A)
+    assert counted(task) == 1
+    services.judgment_import(task=task, annotator=bob, choice=Choice.B, external_id="ext-1")
+    assert counted(task) == 2
+    Judgment.objects.create(task=task, annotator=carol, choice=Choice.TIE)
+    assert counted(task) == 3
+
+
+def test_it_uncounts_deleted_and_moved_judgments(project, alice, bob):
+    task, other = make_task(project), make_task(project)
+    Judgment.objects.create(task=task, annotator=alice, choice=Choice.A)
+    moved = Judgment.objects.create(task=task, annotator=bob, choice=Choice.B)
+    moved.task = other
+    moved.save()
+    assert (counted(task), counted(other)) == (1, 1)
+    # Deleting an account deletes its judgments by cascade, not through a service.
+    alice.delete()
+    assert (counted(task), counted(other)) == (0, 1)
+
+
+def test_it_serves_a_task_again_after_a_judgment_is_deleted(project, alice, bob):
+    project.overlap_k = 1
+    project.save()
+    make_task(project)
+    lease = services.assignment_next(project=project, annotator=alice)
+    assert lease is not None
+    judgment, _ = services.comparison_submit(assignment=lease, annotator=alice, choice=Choice.A)
+    assert services.assignment_next(project=project, annotator=bob) is None
+    judgment.delete()
+    assert services.assignment_next(project=project, annotator=bob) is not None
+
+
+def test_it_keeps_next_task_and_submit_to_a_few_statements(project):
+    """The hot path's statement count is its cost: a change that adds queries shows here."""
+    make_task(project)
+    annotator = make_user("erin")
+    client = client_for(annotator)
+    with CaptureQueriesContext(connection) as next_queries:
+        payload = next_task(client, project)
+    with CaptureQueriesContext(connection) as submit_queries:
+        response = client.post(submit_url(payload["assignment_id"]), {"choice": "a"}, format="json")
+    assert response.status_code == 201, response.content
+    # next-task: token, project, held lease, candidate, seat recount, insert (plus savepoints
+    # the test transaction adds); submit: token, locked lease, earlier judgments, insert, close.
+    statements = [q["sql"] for q in next_queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 6, statements
+    statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 5, statements
