@@ -76,6 +76,14 @@ def test_it_refuses_every_page_to_annotators(world, project, alice):
         assert c.get(url).status_code == 403, url
 
 
+@pytest.mark.parametrize(("who", "shown"), [("alice", False), ("carol", True), ("dave", True)])
+def test_it_links_the_console_from_the_top_bar_for_curators_and_admins_only(project, request, who, shown):
+    home = client(request.getfixturevalue(who)).get(reverse("home"))
+    assert home.status_code == 200
+    link = f'<a href="{reverse("console-index")}">Console</a>'.encode()
+    assert (link in home.content) is shown
+
+
 def test_it_escapes_item_text_everywhere_it_shows(world, project, carol):
     c = client(carol)
     item = c.get(reverse("console-item", args=[project.pk, world["evil"].pk])).content.decode()
