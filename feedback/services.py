@@ -32,6 +32,7 @@ from feedback.models import (
     Strength,
 )
 from feedback.validation import clean_optional_text, clean_text
+from flywheel.db import prepared_cursor
 from flywheel.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
 from flywheel.hooks import items_created
 from flywheel.models import User
@@ -344,7 +345,7 @@ def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) 
     lock = " FOR UPDATE OF t SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     passed_over: list[int] = []
     for _ in range(_LEASE_ATTEMPTS):
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), prepared_cursor() as cursor:
             sql, params = _open_tasks(
                 project=project, annotator=annotator, gold=gold, now=now, passed_over=passed_over
             )
@@ -386,7 +387,7 @@ def assignment_next(
     if not project.is_active or not project.compare_enabled:
         raise Conflict("Comparisons are turned off for this project")
     now = now or timezone.now()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_HELD_SQL, [annotator.pk, project.pk])
         held = cursor.fetchall()
     for row in held:
@@ -465,7 +466,7 @@ def comparison_submit(
     # Every writer of a task's seats locks the task row first, so counts are exact. OF t: the
     # task row only; locking the project row too would queue every submit in the project.
     lock = " FOR UPDATE OF t" if connection.features.has_select_for_update_of else ""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), prepared_cursor() as cursor:
         cursor.execute(_SUBMIT_LEASE_SQL + lock, [assignment_id])
         lease = cursor.fetchone()
         if lease is None:

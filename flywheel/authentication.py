@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from flywheel.db import prepared_cursor
 from flywheel.models import User
 
 
@@ -25,7 +26,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     )
 
     def authenticate_credentials(self, key: str) -> tuple[User, str]:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(self._sql, [key])
             row = cursor.fetchone()
         if row is None:

@@ -244,6 +244,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- Flywheel --------------------------------------------------------------------------------
 FLYWHEEL_MAX_TEXT_CHARS = env_int("FLYWHEEL_MAX_TEXT_CHARS", 32_000, minimum=100)
 FLYWHEEL_DEMO = env_bool("FLYWHEEL_DEMO", False)
+# The annotation hot path prepares its statements on PostgreSQL (flywheel/db.py). Turn it off
+# behind a transaction-pooling PgBouncer older than 1.21, which cannot keep them.
+FLYWHEEL_PREPARED_STATEMENTS = env_bool("FLYWHEEL_PREPARED_STATEMENTS", True)
 # How long the API waits for the inference worker before answering 503.
 FLYWHEEL_INFERENCE_TIMEOUT = env_int("FLYWHEEL_INFERENCE_TIMEOUT", 60, minimum=1)
 # Where the deployed policy generates: in the inference worker's own process (torch), or on an

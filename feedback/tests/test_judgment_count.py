@@ -69,7 +69,8 @@ def test_it_keeps_next_task_and_submit_to_a_few_statements(project):
     assert response.status_code == 201, response.content
     # next-task: token, project, held lease, candidate, seat recount, insert (plus savepoints
     # the test transaction adds); submit: token, locked lease, earlier judgments, insert, close.
-    statements = [q["sql"] for q in next_queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # (Django cannot show the SQL of a prepared statement: it logs None.)
+    statements = [q["sql"] for q in next_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
     assert len(statements) <= 6, statements
-    statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
     assert len(statements) <= 5, statements
