@@ -213,14 +213,19 @@ _HELD_SQL = (
     f" JOIN {_A} a ON a.task_id = t.id"
     f" WHERE a.annotator_id = %s AND a.state = '{_ACTIVE}' AND t.project_id = %s ORDER BY a.leased_at"
 )
-_SEATS_SQL = (
-    f"SELECT (SELECT COUNT(*) FROM {_J} WHERE task_id = %s)"  # noqa: S608
-    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND state = '{_ACTIVE}' AND expires_at > %s)"
-)
 _LEASE_INSERT_SQL = (
-    f"INSERT INTO {_A} (task_id, annotator_id, leased_at, expires_at, state, left_side, skip_reason)"  # noqa: S608
-    " VALUES (%s, %s, %s, %s, %s, %s, '') RETURNING id"
+    f"INSERT INTO {_A} (task_id, annotator_id, leased_at, expires_at, state, left_side, skip_reason)"
+    " SELECT %s, %s, %s, %s, %s, %s, ''"
 )
+# An ordinary task takes the lease only while it has a free seat. The candidate query may have
+# counted before a commit that landed before we took the row lock; this statement is newer
+# (READ COMMITTED gives each statement a fresh snapshot) and sees every commit.
+_LEASE_INSERT_IF_FREE_SQL = (
+    f"{_LEASE_INSERT_SQL} WHERE (SELECT COUNT(*) FROM {_J} WHERE task_id = %s)"  # noqa: S608
+    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND state = '{_ACTIVE}' AND expires_at > %s) < %s"
+    " RETURNING id"
+)
+_LEASE_INSERT_SQL += " RETURNING id"
 _SUBMIT_LEASE_SQL = (
     "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, pr.overlap_k"  # noqa: S608
     f" FROM {_A} a JOIN {_T} t ON t.id = a.task_id JOIN {Project._meta.db_table} pr ON pr.id = t.project_id"
@@ -253,9 +258,15 @@ _JUDGMENT_COLUMNS = [
     "updated_at",
 ]
 _JUDGMENT_INSERT_SQL = (
-    f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}) RETURNING id"
+    f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)}) SELECT {', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}"
 )
+# On a live lease, the usual case, the insert itself checks for an earlier judgment (the same
+# key, or the same task); only when it finds one does the submit look at it.
+_JUDGMENT_INSERT_IF_NEW_SQL = (
+    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s"  # noqa: S608
+    " AND (task_id = %s OR (idempotency_key = %s AND idempotency_key <> ''))) RETURNING id"
+)
+_JUDGMENT_INSERT_SQL += " RETURNING id"
 _LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
 
 
@@ -358,17 +369,18 @@ def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) 
             if task_row is None:
                 return None
             task_id = task_row[0]
-            if not gold:
-                # The counts in the query above may predate a commit that landed before we
-                # took the lock. This statement sees every commit, and we hold the row.
-                cursor.execute(_SEATS_SQL, [task_id, task_id, now])
-                if cursor.fetchone()[0] >= project.overlap_k:
-                    passed_over.append(task_id)
-                    continue
             left_side = random.choice([Side.A, Side.B]).value
             expires_at = now + timedelta(seconds=project.lease_seconds)
-            cursor.execute(_LEASE_INSERT_SQL, [task_id, annotator.pk, now, expires_at, _ACTIVE, left_side])
-            pk = cursor.fetchone()[0]
+            lease = [task_id, annotator.pk, now, expires_at, _ACTIVE, left_side]
+            if gold:
+                cursor.execute(_LEASE_INSERT_SQL, lease)
+            else:
+                cursor.execute(_LEASE_INSERT_IF_FREE_SQL, [*lease, task_id, task_id, now, project.overlap_k])
+            inserted = cursor.fetchone()
+            if inserted is None:
+                passed_over.append(task_id)
+                continue
+            pk = inserted[0]
         return _leased((pk, now, expires_at, left_side, *task_row), annotator=annotator)
     return None
 
@@ -441,6 +453,23 @@ def _submit_input(
     return choice, strength, text, time_spent_ms, idempotency_key
 
 
+def _earlier_judgment(cursor: Any, *, annotator: User, task_id: int, key: str) -> Judgment | None:
+    """What a repeated submit finds: the first judgment for a replayed idempotency key, a
+    Conflict for a key used on another task or a task already judged, or None."""
+    cursor.execute(_SUBMIT_EARLIER_SQL, [annotator.pk, task_id, key])
+    earlier = cursor.fetchall()
+    for earlier_id, earlier_task, earlier_key in earlier:
+        if key and earlier_key == key:
+            if earlier_task != task_id:
+                raise Conflict(
+                    "This idempotency key was already used for another task", field="idempotency_key"
+                )
+            return Judgment.objects.get(pk=earlier_id)
+    if earlier:
+        raise Conflict("You have already judged this comparison", code="already_judged")
+    return None
+
+
 def comparison_submit(
     *,
     assignment: Assignment | int,
@@ -481,28 +510,6 @@ def comparison_submit(
             time_spent_ms=time_spent_ms,
             idempotency_key=idempotency_key,
         )
-        cursor.execute(_SUBMIT_EARLIER_SQL, [annotator.pk, task_id, idempotency_key])
-        earlier = cursor.fetchall()
-        for earlier_id, earlier_task, earlier_key in earlier:
-            if idempotency_key and earlier_key == idempotency_key:
-                if earlier_task != task_id:
-                    raise Conflict(
-                        "This idempotency key was already used for another task", field="idempotency_key"
-                    )
-                return Judgment.objects.get(pk=earlier_id), False
-        if earlier:
-            raise Conflict("You have already judged this comparison", code="already_judged")
-        if state == AssignmentState.SKIPPED:
-            raise Conflict("You skipped this comparison", code="skipped")
-        lease_live = state == AssignmentState.ACTIVE and _aware(expires_at) > now
-        if not lease_live and not is_gold:
-            cursor.execute(_SUBMIT_OTHERS_SQL, [task_id, annotator.pk, task_id, annotator.pk, now])
-            if cursor.fetchone()[0] >= overlap_k:
-                raise Conflict(
-                    "Your lease on this comparison expired and it has since received all the "
-                    "judgments it needs. Your rationale is kept below; take the next task.",
-                    code="task_full",
-                )
         values = [
             task_id,
             annotator.pk,
@@ -518,10 +525,33 @@ def comparison_submit(
             now,
             now,
         ]
-        cursor.execute(_JUDGMENT_INSERT_SQL, values)
-        pk = cursor.fetchone()[0]
+        if state == AssignmentState.ACTIVE and _aware(expires_at) > now:
+            cursor.execute(_JUDGMENT_INSERT_IF_NEW_SQL, [*values, annotator.pk, task_id, idempotency_key])
+        else:
+            replayed = _earlier_judgment(cursor, annotator=annotator, task_id=task_id, key=idempotency_key)
+            if replayed is not None:
+                return replayed, False
+            if state == AssignmentState.SKIPPED:
+                raise Conflict("You skipped this comparison", code="skipped")
+            if not is_gold:
+                cursor.execute(_SUBMIT_OTHERS_SQL, [task_id, annotator.pk, task_id, annotator.pk, now])
+                if cursor.fetchone()[0] >= overlap_k:
+                    raise Conflict(
+                        "Your lease on this comparison expired and it has since received all the "
+                        "judgments it needs. Your rationale is kept below; take the next task.",
+                        code="task_full",
+                    )
+            cursor.execute(_JUDGMENT_INSERT_SQL, values)
+        inserted = cursor.fetchone()
+        if inserted is None:
+            # Not new: a replay returns the first judgment; anything else is refused.
+            replayed = _earlier_judgment(cursor, annotator=annotator, task_id=task_id, key=idempotency_key)
+            if replayed is None:
+                # The insert saw a row this query no longer does: it was deleted meanwhile.
+                raise Conflict("This comparison changed while you submitted it; take the next task")
+            return replayed, False
         cursor.execute(_LEASE_CLOSE_SQL, [AssignmentState.SUBMITTED.value, now, assignment_id])
-    return Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [pk, *values]), True
+    return Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [inserted[0], *values]), True
 
 
 def assignment_skip(

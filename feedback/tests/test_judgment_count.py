@@ -67,10 +67,10 @@ def test_it_keeps_next_task_and_submit_to_a_few_statements(project):
     with CaptureQueriesContext(connection) as submit_queries:
         response = client.post(submit_url(payload["assignment_id"]), {"choice": "a"}, format="json")
     assert response.status_code == 201, response.content
-    # next-task: token, project, held lease, candidate, seat recount, insert (plus savepoints
-    # the test transaction adds); submit: token, locked lease, earlier judgments, insert, close.
+    # next-task: token, project, held lease, candidate, insert with its seat check (plus the
+    # savepoints of the test's transaction); submit: token, locked lease, insert, close.
     # (Django cannot show the SQL of a prepared statement: it logs None.)
     statements = [q["sql"] for q in next_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
-    assert len(statements) <= 6, statements
-    statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
     assert len(statements) <= 5, statements
+    statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
+    assert len(statements) <= 4, statements
