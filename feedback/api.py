@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from feedback import selectors, services
 from feedback.models import Choice, JudgmentSource, Project, Strength
+from flywheel.db import row_get
 from flywheel.errors import InvalidInput, NotFound
 from flywheel.roles import IsAdminRole, IsCurator, current_user
 
@@ -29,7 +30,7 @@ def _assignment_id(assignment_id: int) -> int:
 
 
 def _project(project_id: int) -> Project:
-    project = Project.objects.filter(pk=project_id).first()
+    project = row_get(Project, project_id)
     if project is None:
         raise NotFound(f"No project with id {project_id}")
     return project
