@@ -24,7 +24,7 @@ from flywheel.errors import Conflict
 from flywheel.models import User
 from flywheel.services import audit_record
 from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, PipelineSettings, RunStatus
-from workers.selection import Candidate, select_pairs
+from workers.selection import Candidate, select_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -323,33 +323,29 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         .values_list("model_name", flat=True)
         .first()
     )
-    proposals = []
+    pools: dict[int, list[Candidate]] = {}
     for prompt_id, responses in by_prompt.items():
         if len(responses) < 2:
             continue
         scores: list[float | None] = [None] * len(responses)
         if reward is not None:
             scores = list(reward.model.score(responses[0].prompt.text, [r.text for r in responses]))
-        candidates = [
+        pools[prompt_id] = [
             Candidate(id=r.pk, score=s, producer=r.model_name or r.source)
             for r, s in zip(responses, scores, strict=True)
         ]
-        for pair in select_pairs(
-            candidates,
-            policy=cfg.selection_policy,
-            max_pairs=2,
-            existing=existing,
-            newest_producer=newest,
-            rng=rng,
-        ):
-            proposals.append((prompt_id, pair))
-    # Shuffle first: the sort is stable, and under the random policy every priority is 0, so
-    # without it the earliest prompts would always take the whole task budget.
-    rng.shuffle(proposals)
-    proposals.sort(key=lambda item: -item[1].priority)
+    chosen = select_tasks(
+        pools,
+        policy=cfg.selection_policy,
+        limit=cfg.tasks_per_run,
+        existing=existing,
+        per_prompt=2,
+        newest_producer=newest,
+        rng=rng,
+    )
     created = 0
     with transaction.atomic():
-        for prompt_id, pair in proposals[: cfg.tasks_per_run]:
+        for prompt_id, pair in chosen:
             ComparisonTask.objects.create(
                 project=run.project,
                 prompt_id=prompt_id,

@@ -10,7 +10,7 @@ What is real, the code a deployment runs:
 - the reward model is trained, evaluated against the deployed one on the same held-out split,
   gated and deployed by `training.runs.version_train`, on a tiny encoder built at the start;
 - the deployed reward model is served by the inference slots (`training.inference.score`);
-- pairs are chosen by `workers.selection.select_pairs` under the project's selection policy.
+- pairs are chosen by `workers.selection.select_tasks` under the project's selection policy.
 
 What is simulated:
 
@@ -58,7 +58,7 @@ from feedback.models import (
     Side,
     Strength,
 )
-from feedback.selectors import annotator_stats
+from feedback.selectors import aggregated_preferences, annotator_stats
 from feedback.services import (
     annotator_trust_refresh,
     assignment_next,
@@ -73,7 +73,7 @@ from flywheel.errors import Conflict
 from flywheel.models import Role, User
 from flywheel.services import user_ensure
 from workers.pipeline import pipeline_settings
-from workers.selection import Candidate, select_pairs
+from workers.selection import EXPLORE_SHARE, Candidate, select_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +253,7 @@ class SimulationConfig:
     candidates_per_round: int = 2  # per prompt, kept from best_of_n samples
     best_of_n: int = 6
     max_pairs_per_prompt: int = 2  # as step_pairs
+    explore: float = EXPLORE_SHARE  # under uncertainty, the share of tasks drawn at random
     careful: int = 6
     careless_left: int = 1
     careless_random: int = 1
@@ -297,6 +298,13 @@ class RoundRecord:
     trust: dict[str, float]
     flagged: list[str]
     seconds: float
+    # What selection bought. The pairs queued for the next round: mean hidden score gap, and the
+    # share whose hidden scores are equal (no right answer). The votes so far: the share of full
+    # tasks whose trust-weighted vote named a winner, and how many of those winners were right.
+    queued_gap: float = math.nan
+    queued_equal: float = math.nan
+    labels_decided: float = math.nan
+    labels_right: float = math.nan
 
 
 @dataclass
@@ -569,13 +577,9 @@ def _generate(
     return quality
 
 
-def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[float]] | None) -> int:
-    """Queue the round's comparisons among kept candidates, chosen by the project's policy.
-
-    As step_pairs, but the proposals are shuffled before the sort by priority: step_pairs sorts a
-    list built in prompt order, so under `random` (every priority 0) it always serves the first
-    prompts, and random selection would see fewer prompts than it should.
-    """
+def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[float]] | None) -> list[float]:
+    """Queue the round's comparisons among kept candidates, chosen by the project's policy with
+    `select_tasks`, as step_pairs does. Returns the hidden score gap of every queued pair."""
     config = world.config
     policy = pipeline_settings(project=world.project).selection_policy
     existing = {
@@ -592,39 +596,63 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
     by_prompt: dict[int, list[Response]] = {}
     for response in kept:
         by_prompt.setdefault(response.prompt_id, []).append(response)
-    newest = f"sim-policy-r{number}"
-    proposals = []
-    for responses in by_prompt.values():
+    pools: dict[int, list[Candidate]] = {}
+    for prompt_id, responses in by_prompt.items():
         if len(responses) < 2:
             continue
         values: list[float | None] = [None] * len(responses)
         if scores is not None:
             values = list(scores(responses[0].prompt.text, [r.text for r in responses]))
-        candidates = [
-            Candidate(id=r.pk, score=s, producer=r.model_name or r.source)
-            for r, s in zip(responses, values, strict=True)
+        pools[prompt_id] = [
+            Candidate(id=r.pk, score=v, producer=r.model_name or r.source)
+            for r, v in zip(responses, values, strict=True)
         ]
-        for pair in select_pairs(
-            candidates,
-            policy=policy,
-            max_pairs=config.max_pairs_per_prompt,
-            existing=existing,
-            newest_producer=newest,
-            rng=world.rng,
-        ):
-            proposals.append((responses[0].prompt, pair))
-    world.rng.shuffle(proposals)
-    proposals.sort(key=lambda item: -item[1].priority)
+    chosen = select_tasks(
+        pools,
+        policy=policy,
+        limit=config.tasks_per_round(),
+        existing=existing,
+        per_prompt=config.max_pairs_per_prompt,
+        newest_producer=f"sim-policy-r{number}",
+        explore=config.explore,
+        rng=world.rng,
+    )
     responses_by_id = {r.pk: r for rs in by_prompt.values() for r in rs}
-    for prompt, pair in proposals[: config.tasks_per_round()]:
+    gaps = []
+    for _prompt_id, pair in chosen:
+        a, b = responses_by_id[pair.a], responses_by_id[pair.b]
         comparison_task_create(
             project=world.project,
-            prompt=prompt,
-            response_a=responses_by_id[pair.a],
-            response_b=responses_by_id[pair.b],
+            prompt=a.prompt,
+            response_a=a,
+            response_b=b,
             priority=round(pair.priority, 6),
         )
-    return min(len(proposals), config.tasks_per_round())
+        gaps.append(
+            abs(
+                config.preference.score(a.prompt.text, a.text)
+                - config.preference.score(a.prompt.text, b.text)
+            )
+        )
+    return gaps
+
+
+def _labels(world: _World) -> tuple[float, float]:
+    """Over every non-gold task with a full set of votes so far: the share whose trust-weighted
+    vote named a winner, and the share of those winners the hidden preference agrees with."""
+    preference = world.config.preference
+    decided = right = total = 0
+    for item in aggregated_preferences(project=world.project, min_votes=world.config.overlap_k):
+        total += 1
+        winner = item.aggregate.winner
+        if winner not in (Choice.A, Choice.B):
+            continue
+        decided += 1
+        prompt = item.task.prompt.text
+        sa = preference.score(prompt, item.task.response_a.text)
+        sb = preference.score(prompt, item.task.response_b.text)
+        right += int((sa > sb) if winner == Choice.A else (sb > sa))
+    return (decided / total if total else math.nan, right / decided if decided else math.nan)
 
 
 def _curation_totals(project: Project) -> tuple[int, dict[str, int]]:
@@ -694,7 +722,8 @@ def run_simulation(
         scores = _deployed_scores(world)
         quality = _generate(world, number, scores)
         project_curate(project_id=world.project.pk, trigger="simulation")
-        _pairs(world, number, scores)
+        gaps = _pairs(world, number, scores)
+        decided, right = _labels(world)
         kept, removed = _curation_totals(world.project)
         gates = GateDecision.objects.filter(version__project=world.project, version__kind=ModelKind.REWARD)
         reports = _annotator_reports(world)
@@ -727,6 +756,10 @@ def run_simulation(
             trust={r.name: r.trust for r in reports},
             flagged=[r.name for r in reports if r.flagged],
             seconds=round(time.monotonic() - started, 1),
+            queued_gap=sum(gaps) / len(gaps) if gaps else math.nan,
+            queued_equal=sum(gap == 0 for gap in gaps) / len(gaps) if gaps else math.nan,
+            labels_decided=decided,
+            labels_right=right,
         )
         records.append(record)
         if progress is not None:

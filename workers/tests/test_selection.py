@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
-from workers.selection import Candidate, preference_probability, select_pairs, uncertainty
+from workers.selection import Candidate, preference_probability, select_pairs, select_tasks, uncertainty
 
 
 def test_it_puts_the_most_uncertain_pairs_first():
@@ -49,3 +50,72 @@ def test_it_randomises_which_side_is_a():
         for s in range(20)
     }
     assert sides == {1, 2}
+
+
+def _pools(prompts: int, scores: list[float | None]) -> dict[int, list[Candidate]]:
+    ids = iter(range(1, 10_000))
+    return {key: [Candidate(next(ids), s, "policy-v1") for s in scores] for key in range(prompts)}
+
+
+def test_it_spreads_random_tasks_over_every_prompt():
+    pools = _pools(48, [None] * 4)
+    seen: set[int] = set()
+    for seed in range(5):
+        chosen = select_tasks(pools, policy="random", limit=20, existing=set(), rng=random.Random(seed))
+        assert len(chosen) == 20 and all(pair.priority == 0.0 for _, pair in chosen)
+        assert max(Counter(key for key, _ in chosen).values()) <= 2
+        seen |= {key for key, _ in chosen}
+    assert len(seen) > 40
+
+
+def test_it_asks_each_prompt_its_most_uncertain_question_before_any_prompt_a_second():
+    # Prompt k's closest pair is 0.01 * (k + 1) apart; every other pair is 3 or more apart.
+    ids = iter(range(1, 10_000))
+    pools = {
+        key: [
+            Candidate(next(ids), 0.0, "x"),
+            Candidate(next(ids), 0.01 * (key + 1), "x"),
+            Candidate(next(ids), 3.0, "x"),
+            Candidate(next(ids), 6.0, "x"),
+        ]
+        for key in range(10)
+    }
+    chosen = select_tasks(
+        pools, policy="uncertainty", limit=15, existing=set(), explore=0.0, rng=random.Random(0)
+    )
+    assert len(chosen) == 15
+    firsts = [pair for key, pair in chosen if {pair.a, pair.b} == {pools[key][0].id, pools[key][1].id}]
+    assert len({key for key, _ in chosen}) == 10 and len(firsts) == 10
+    assert [p.priority for _, p in chosen] == sorted((p.priority for _, p in chosen), reverse=True)
+    # A prompt's second question shares no response with its first.
+    for key in range(10):
+        pairs = [pair for k, pair in chosen if k == key]
+        if len(pairs) == 2:
+            assert not {pairs[0].a, pairs[0].b} & {pairs[1].a, pairs[1].b}
+
+
+def test_it_draws_the_exploration_share_at_random():
+    pools = {
+        key: [Candidate(key * 10 + i, s, "x") for i, s in enumerate([0.0, 0.05, 2.0, 4.0, 6.0])]
+        for key in range(40)
+    }
+    greedy = select_tasks(
+        pools, policy="uncertainty", limit=20, existing=set(), explore=0.0, rng=random.Random(1)
+    )
+    # Without exploration every task is a prompt's closest pair (the candidates 0 and 1).
+    assert all({pair.a % 10, pair.b % 10} == {0, 1} for _, pair in greedy)
+    mixed = select_tasks(
+        pools, policy="uncertainty", limit=20, existing=set(), explore=0.5, rng=random.Random(1)
+    )
+    others = [pair for _, pair in mixed if {pair.a % 10, pair.b % 10} != {0, 1}]
+    # Ten random draws among ten pairs per prompt: most are not the closest one.
+    assert 5 <= len(others) <= 10
+    assert all(
+        pair.priority == pytest.approx(1 - abs(2 * pair.p_a - 1)) for _, pair in mixed if pair.p_a is not None
+    )
+
+
+def test_it_selects_at_random_until_a_reward_model_scores_every_candidate():
+    pools = _pools(10, [None, None, None])
+    chosen = select_tasks(pools, policy="uncertainty", limit=8, existing=set(), rng=random.Random(0))
+    assert len(chosen) == 8 and all(pair.p_a is None and pair.priority == 0.0 for _, pair in chosen)

@@ -41,6 +41,12 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=defaults.temperature)
         parser.add_argument("--epochs", type=float, default=defaults.reward_config["epochs"])
         parser.add_argument(
+            "--explore",
+            type=float,
+            default=defaults.explore,
+            help="under uncertainty, the share of each round's tasks drawn at random",
+        )
+        parser.add_argument(
             "--warm-start", action="store_true", help="train each round from the deployed reward model"
         )
         parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot (PNG) here")
@@ -70,6 +76,8 @@ class Command(BaseCommand):
             return
         if options["rounds"] < 1 or options["budget"] < 1 or options["seeds"] < 1:
             raise CommandError("--rounds, --budget and --seeds must be at least 1")
+        if not 0 <= options["explore"] <= 1:
+            raise CommandError("--explore must be between 0 and 1")
         base = simulation.SimulationConfig(
             rounds=options["rounds"],
             budget=options["budget"],
@@ -81,6 +89,7 @@ class Command(BaseCommand):
             careless_random=options["careless_random"],
             temperature=options["temperature"],
             warm_start=options["warm_start"],
+            explore=options["explore"],
             reward_config={**simulation.REWARD_CONFIG, "epochs": options["epochs"]},
         )
         encoder_dir = options["encoder"] or Path(settings.DATA_DIR) / "simulation" / "encoder"
@@ -153,6 +162,22 @@ class Command(BaseCommand):
                 f"{curves[p].judgments[i]:.0f} | {curves[p].accuracy[i]:.1%}" for p in policies
             )
             self.stdout.write(f"| {i + 1} | {cells} |")
+        self.stdout.write(
+            "\n## What selection bought (mean over seeds)\n\n"
+            "| policy | hidden gap of queued pairs | queued pairs with no right answer "
+            "| full tasks with a winner (last round) | winners right (last round) |\n|---|---|---|---|---|"
+        )
+        for policy in policies:
+            group = [r for r in results if r.config.selection == policy]
+            queued = [x for r in group for x in r.rounds if not math.isnan(x.queued_gap)]
+            last = [r.rounds[-1] for r in group if not math.isnan(r.rounds[-1].labels_right)]
+            self.stdout.write(
+                f"| {policy} | "
+                + (f"{sum(x.queued_gap for x in queued) / len(queued):.2f}" if queued else "—")
+                + f" | {_pct(sum(x.queued_equal for x in queued) / len(queued) if queued else None)}"
+                + f" | {_pct(sum(x.labels_decided for x in last) / len(last) if last else None)}"
+                + f" | {_pct(sum(x.labels_right for x in last) / len(last) if last else None)} |"
+            )
         if "random" in curves and "uncertainty" in curves:
             by_policy = {
                 policy: [r for r in results if r.config.selection == policy]
