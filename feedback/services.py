@@ -203,7 +203,8 @@ _LIVE_LEASES = (
 )
 # A task's columns and texts, for a lease handed out with everything the page needs.
 _TASK_WITH_TEXT = (
-    "t.id, t.prompt_id, t.response_a_id, t.response_b_id, t.is_gold, p.text, ra.text, rb.text"
+    "t.id, t.prompt_id, t.response_a_id, t.response_b_id, t.is_gold, t.suggested_preference,"
+    " p.text, ra.text, rb.text"
     f" FROM {_T} t JOIN {Prompt._meta.db_table} p ON p.id = t.prompt_id"
     f" JOIN {Response._meta.db_table} ra ON ra.id = t.response_a_id"
     f" JOIN {Response._meta.db_table} rb ON rb.id = t.response_b_id"
@@ -329,14 +330,13 @@ def _leased(row: Sequence[Any], *, annotator: User) -> Assignment:
     The fields the row does not carry are deferred: reading one loads it from the database
     instead of showing a default.
     """
-    pk, leased_at, expires_at, left_side, task_id, prompt_id, a_id, b_id, is_gold, prompt, text_a, text_b = (
-        row
-    )
+    pk, leased_at, expires_at, left_side, task_id, prompt_id, a_id, b_id, is_gold, suggested, *texts = row
+    prompt, text_a, text_b = texts
     db = connection.alias
     task = ComparisonTask.from_db(
         db,
-        ["id", "prompt_id", "response_a_id", "response_b_id", "is_gold"],
-        [task_id, prompt_id, a_id, b_id, bool(is_gold)],
+        ["id", "prompt_id", "response_a_id", "response_b_id", "is_gold", "suggested_preference"],
+        [task_id, prompt_id, a_id, b_id, bool(is_gold), suggested],
     )
     task.prompt = Prompt.from_db(db, ["id", "text"], [prompt_id, prompt])
     task.response_a = Response.from_db(db, ["id", "text"], [a_id, text_a])

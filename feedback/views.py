@@ -96,8 +96,7 @@ def compare(request: HttpRequest, project_id: int) -> HttpResponse:
             {"project": project, "page_error": exc.message},
             status=exc.status,
         )
-    if assignment is not None:
-        assignment = services.assignment_get(assignment_id=assignment.pk, annotator=current_user(request))
+    # The lease comes with its task's texts loaded.
     return _render_task(request, project, assignment)
 
 
