@@ -163,7 +163,7 @@ class NextTaskApi(APIView):
         assignment = services.assignment_next(project=_project(project_id), annotator=current_user(request))
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(AssignmentOutputSerializer(assignment).data)
+        return Response(_ASSIGNMENT_OUTPUT.to_representation(assignment))
 
 
 class JudgmentOutputSerializer(serializers.Serializer):
@@ -173,6 +173,13 @@ class JudgmentOutputSerializer(serializers.Serializer):
     strength = serializers.CharField()
     rationale = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+# Every judgment renders both of these. A serializer deep-copies its fields for each new
+# instance, which costs more than rendering; to_representation keeps no state between calls,
+# so one shared instance of each renders every response.
+_ASSIGNMENT_OUTPUT = AssignmentOutputSerializer()
+_JUDGMENT_OUTPUT = JudgmentOutputSerializer()
 
 
 class SubmitApi(APIView):
@@ -214,7 +221,7 @@ class SubmitApi(APIView):
             idempotency_key=body.get("idempotency_key", ""),
         )
         return Response(
-            JudgmentOutputSerializer(judgment).data,
+            _JUDGMENT_OUTPUT.to_representation(judgment),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
