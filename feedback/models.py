@@ -129,11 +129,22 @@ class ComparisonTask(models.Model):
     # it. Next-task filters on it instead of counting judgments per candidate; the seat check
     # under the row lock still counts the rows themselves.
     judgment_count = models.PositiveIntegerField(default=0, editable=False)
+    # judgment_count < project.overlap_k, kept by the same triggers and by one on the project's
+    # overlap_k (migration 0004). The queue index holds only these tasks, so a next-task never
+    # walks past the judged ones, however many there are.
+    wants_judgments = models.BooleanField(default=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-priority", "id"]
-        indexes = [models.Index(fields=["project", "is_gold", "-priority", "id"])]
+        indexes = [
+            models.Index(fields=["project", "is_gold", "-priority", "id"]),
+            models.Index(
+                fields=["project", "-priority", "id"],
+                condition=Q(wants_judgments=True, is_gold=False),
+                name="task_queue",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(response_a=models.F("response_b")), name="task_two_different_responses"

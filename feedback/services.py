@@ -291,18 +291,18 @@ def _open_tasks(
     """FROM and WHERE (no ORDER BY) for the tasks this annotator may be given now, with params."""
     where = [
         "t.project_id = %s",
-        f"t.is_gold = {'TRUE' if gold else 'FALSE'}",
+        "t.is_gold" if gold else "NOT t.is_gold",
         f"NOT EXISTS (SELECT 1 FROM {_J} j WHERE j.task_id = t.id AND j.annotator_id = %s)",  # noqa: S608
         f"NOT EXISTS (SELECT 1 FROM {_A} s WHERE s.task_id = t.id AND s.annotator_id = %s"  # noqa: S608
         f" AND s.state = '{AssignmentState.SKIPPED.value}')",
     ]
     params: list[Any] = [project.pk, annotator.pk, annotator.pk]
     if not gold:
-        # Gold tasks are answered by everyone; everything else stops at overlap_k seats. The
-        # column test needs no subquery, and PostgreSQL checks it first: full tasks sit at
-        # the head of the priority order, and every next-task scans past them.
-        where += ["t.judgment_count < %s", f"t.judgment_count + ({_LIVE_LEASES}) < %s"]
-        params += [project.overlap_k, now, project.overlap_k]
+        # Gold tasks are answered by everyone; everything else stops at overlap_k seats.
+        # wants_judgments leaves the judged tasks out before any count is taken, through the
+        # task_queue index that holds only the others; the live leases are counted per task.
+        where += ["t.wants_judgments", f"t.judgment_count + ({_LIVE_LEASES}) < %s"]
+        params += [now, project.overlap_k]
     if passed_over:
         where.append(f"t.id NOT IN ({', '.join(['%s'] * len(passed_over))})")
         params += passed_over

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def counted(task: ComparisonTask) -> int:
-    task.refresh_from_db(fields=["judgment_count"])
+    task.refresh_from_db(fields=["judgment_count", "wants_judgments"])
     assert task.judgment_count == Judgment.objects.filter(task=task).count()
+    assert task.wants_judgments == (task.judgment_count < task.project.overlap_k)
     return task.judgment_count
 
 
@@ -55,6 +56,24 @@ def test_it_serves_a_task_again_after_a_judgment_is_deleted(project, alice, bob)
     assert services.assignment_next(project=project, annotator=bob) is None
     judgment.delete()
     assert services.assignment_next(project=project, annotator=bob) is not None
+
+
+def test_it_follows_a_change_of_overlap(project, alice, bob, carol):
+    project.overlap_k = 2
+    project.save()
+    task = make_task(project)
+    Judgment.objects.create(task=task, annotator=alice, choice=Choice.A)
+    Judgment.objects.create(task=task, annotator=bob, choice=Choice.B)
+    assert counted(task) == 2 and not task.wants_judgments
+    assert services.assignment_next(project=project, annotator=carol) is None
+    # Raised anywhere (here a plain save, as the admin does), the task wants a third judgment.
+    project.overlap_k = 3
+    project.save()
+    assert counted(task) == 2 and task.wants_judgments
+    assert services.assignment_next(project=project, annotator=carol) is not None
+    project.overlap_k = 1
+    project.save()
+    assert counted(task) == 2 and not task.wants_judgments
 
 
 def test_it_keeps_next_task_and_submit_to_a_few_statements(project):
