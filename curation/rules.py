@@ -63,10 +63,13 @@ __all__ = [
     "PROMPT_THRESHOLDS",
     "RESPONSE_THRESHOLDS",
     "Kind",
+    "Measures",
     "RuleResult",
     "RuleThresholds",
     "evaluate",
     "failed_rules",
+    "judge",
+    "measure",
     "results_to_json",
     "thresholds_for",
 ]
@@ -286,6 +289,236 @@ def _not_applied(name: str, value: float, threshold: Any, reason: str) -> RuleRe
     return RuleResult(name, value, threshold, True, f"not applied: {reason}")
 
 
+@dataclass(frozen=True)
+class Measures:
+    """Everything the rules measure on one text, before any limit is applied.
+
+    ``judge`` turns it into rule results under any limits, so a stored ``Measures`` answers
+    "what would these limits say?" without the text. Besides each rule's value it keeps the
+    counts the rules' "only from N words/lines" gates read.
+    """
+
+    word_count: int
+    prose_words: int
+    mean_word_length: float  # unrounded; the rule compares it rounded to 3 places
+    symbol_ratio: float
+    alpha_words: float
+    stop_words: int
+    lines: int  # non-blank prose lines
+    dup_line_fraction: float
+    paragraphs: int
+    dup_paragraph_fraction: float
+    top_2gram_coverage: float
+    top_3gram_coverage: float
+    top_4gram_coverage: float
+    bullet_line_ratio: float
+    ellipsis_line_ratio: float
+    longest_word: int
+    keyboard_mash: float
+
+    def compared(self) -> dict[str, float]:
+        """Each rule's value exactly as ``judge`` compares it with a limit, by rule name."""
+        return {
+            "word_count": self.word_count,
+            "mean_word_length": round(self.mean_word_length, 3),
+            "symbol_ratio": self.symbol_ratio,
+            "alpha_words": self.alpha_words,
+            "stop_words": self.stop_words,
+            "dup_line_fraction": self.dup_line_fraction,
+            "dup_paragraph_fraction": self.dup_paragraph_fraction,
+            "top_2gram_coverage": self.top_2gram_coverage,
+            "top_3gram_coverage": self.top_3gram_coverage,
+            "top_4gram_coverage": self.top_4gram_coverage,
+            "bullet_line_ratio": self.bullet_line_ratio,
+            "ellipsis_line_ratio": self.ellipsis_line_ratio,
+            "longest_word": self.longest_word,
+            "keyboard_mash": self.keyboard_mash,
+        }
+
+
+def measure(text: str) -> Measures:
+    """Measure ``text`` for every rule. The kind (prompt or response) only changes the limits,
+    so one measurement serves both."""
+    parts = _split(text)
+    # Chinese and Japanese do not separate words with spaces; counting each
+    # ideograph/kana as a word is the usual rough equivalent.
+    word_count = sum(max(1, len(_CJK_RE.findall(token))) for token in parts.tokens)
+    prose_count = len(parts.prose_words)
+    mean_length = sum(len(word) for word in parts.prose_words) / prose_count if prose_count else 0.0
+
+    body = "\n".join(line for line in parts.prose.splitlines() if not _HEADING_RE.match(line))
+    symbols = body.count("#") + body.count("...") + body.count("…")
+    symbol_ratio = symbols / len(parts.prose_tokens) if parts.prose_tokens else 0.0
+    with_alpha = sum(1 for token in parts.prose_tokens if any(char.isalpha() for char in token))
+    alpha_ratio = with_alpha / len(parts.prose_tokens) if parts.prose_tokens else 1.0
+    stop_count = sum(1 for word in parts.prose_words if word.lower() in STOP_WORDS)
+
+    gram_words = [word.lower() for word in parts.prose_words]
+    coverage = {n: round(_top_ngram_coverage(gram_words, n), 4) for n in (2, 3, 4)}
+    bullet_ratio = (
+        sum(1 for line in parts.lines if _BULLET_RE.match(line)) / len(parts.lines) if parts.lines else 0.0
+    )
+    ellipsis_ratio = (
+        sum(1 for line in parts.lines if _ELLIPSIS_END_RE.search(line)) / len(parts.lines)
+        if parts.lines
+        else 0.0
+    )
+    longest = max(
+        (
+            len(token)
+            for token in parts.prose_tokens
+            if not _URL_RE.match(token) and not _is_path(token) and not _CJK_RE.search(token)
+        ),
+        default=0,
+    )
+    alpha_words = [word for word in parts.prose_words if any(char.isalpha() for char in word)]
+    mash_ratio = sum(1 for word in alpha_words if _is_mash(word)) / len(alpha_words) if alpha_words else 0.0
+    return Measures(
+        word_count=word_count,
+        prose_words=prose_count,
+        mean_word_length=mean_length,
+        symbol_ratio=symbol_ratio,
+        alpha_words=alpha_ratio,
+        stop_words=stop_count,
+        lines=len(parts.lines),
+        dup_line_fraction=_dup_fraction(parts.lines),
+        paragraphs=len(parts.paragraphs),
+        dup_paragraph_fraction=_dup_fraction(parts.paragraphs),
+        top_2gram_coverage=coverage[2],
+        top_3gram_coverage=coverage[3],
+        top_4gram_coverage=coverage[4],
+        bullet_line_ratio=bullet_ratio,
+        ellipsis_line_ratio=ellipsis_ratio,
+        longest_word=longest,
+        keyboard_mash=mash_ratio,
+    )
+
+
+def judge(measured: Measures, limits: RuleThresholds) -> list[RuleResult]:
+    """The rules' verdicts on a measured text under ``limits``: one :class:`RuleResult` per
+    rule, always in the same order."""
+    m = measured
+    results = [_range_rule("word_count", m.word_count, limits.min_words, limits.max_words, "words")]
+
+    if m.prose_words < limits.mean_word_length_min_words:
+        results.append(
+            _not_applied(
+                "mean_word_length",
+                m.mean_word_length,
+                [limits.min_mean_word_length, limits.max_mean_word_length],
+                f"{m.prose_words} prose words < {limits.mean_word_length_min_words}",
+            )
+        )
+    else:
+        results.append(
+            _range_rule(
+                "mean_word_length",
+                round(m.mean_word_length, 3),
+                limits.min_mean_word_length,
+                limits.max_mean_word_length,
+                "mean word length",
+            )
+        )
+
+    results.append(_max_rule("symbol_ratio", m.symbol_ratio, limits.max_symbol_ratio, "symbols per word"))
+
+    if limits.min_alpha_word_ratio is None:
+        results.append(RuleResult("alpha_words", m.alpha_words, None, True, "rule off"))
+    else:
+        passed = m.alpha_words >= limits.min_alpha_word_ratio
+        relation = ">=" if passed else "<"
+        results.append(
+            RuleResult(
+                "alpha_words",
+                m.alpha_words,
+                limits.min_alpha_word_ratio,
+                passed,
+                f"{m.alpha_words:.0%} of words have a letter, {relation} {limits.min_alpha_word_ratio:.0%}",
+            )
+        )
+
+    if limits.min_stop_words is None:
+        results.append(RuleResult("stop_words", m.stop_words, None, True, "rule off"))
+    elif m.prose_words < limits.stop_words_min_words:
+        results.append(
+            _not_applied(
+                "stop_words",
+                m.stop_words,
+                limits.min_stop_words,
+                f"{m.prose_words} prose words < {limits.stop_words_min_words}",
+            )
+        )
+    else:
+        passed = m.stop_words >= limits.min_stop_words
+        results.append(
+            RuleResult(
+                "stop_words",
+                m.stop_words,
+                limits.min_stop_words,
+                passed,
+                f"{m.stop_words} stop words, need {limits.min_stop_words}",
+            )
+        )
+
+    enough_lines = m.lines >= limits.line_rules_min_lines
+    line_reason = f"{m.lines} non-blank lines < {limits.line_rules_min_lines}"
+    if enough_lines:
+        results.append(
+            _max_rule(
+                "dup_line_fraction", m.dup_line_fraction, limits.max_dup_line_fraction, "duplicate lines"
+            )
+        )
+    else:
+        results.append(
+            _not_applied("dup_line_fraction", m.dup_line_fraction, limits.max_dup_line_fraction, line_reason)
+        )
+    if m.paragraphs >= 2:
+        results.append(
+            _max_rule(
+                "dup_paragraph_fraction",
+                m.dup_paragraph_fraction,
+                limits.max_dup_paragraph_fraction,
+                "duplicate paragraphs",
+            )
+        )
+    else:
+        results.append(
+            _not_applied(
+                "dup_paragraph_fraction",
+                m.dup_paragraph_fraction,
+                limits.max_dup_paragraph_fraction,
+                "fewer than 2 paragraphs",
+            )
+        )
+
+    for n, coverage, limit in (
+        (2, m.top_2gram_coverage, limits.max_top_2gram_coverage),
+        (3, m.top_3gram_coverage, limits.max_top_3gram_coverage),
+        (4, m.top_4gram_coverage, limits.max_top_4gram_coverage),
+    ):
+        results.append(_max_rule(f"top_{n}gram_coverage", coverage, limit, f"top {n}-gram coverage"))
+
+    for name, value, limit, what in (
+        ("bullet_line_ratio", m.bullet_line_ratio, limits.max_bullet_line_ratio, "bullet lines"),
+        (
+            "ellipsis_line_ratio",
+            m.ellipsis_line_ratio,
+            limits.max_ellipsis_line_ratio,
+            "lines ending in '...'",
+        ),
+    ):
+        if enough_lines:
+            results.append(_max_rule(name, value, limit, what))
+        else:
+            results.append(_not_applied(name, value, limit, line_reason))
+
+    results.append(_max_rule("longest_word", m.longest_word, limits.max_word_length, "longest word"))
+    results.append(
+        _max_rule("keyboard_mash", m.keyboard_mash, limits.max_keyboard_mash_ratio, "mashed words")
+    )
+    return results
+
+
 def evaluate(
     text: str,
     thresholds: RuleThresholds | Mapping[str, Any] | None = None,
@@ -300,150 +533,4 @@ def evaluate(
         limits = thresholds_for(kind, thresholds)
     else:
         limits = thresholds
-    parts = _split(text)
-    results: list[RuleResult] = []
-
-    # Chinese and Japanese do not separate words with spaces; counting each
-    # ideograph/kana as a word is the usual rough equivalent.
-    word_count = sum(max(1, len(_CJK_RE.findall(token))) for token in parts.tokens)
-    results.append(_range_rule("word_count", word_count, limits.min_words, limits.max_words, "words"))
-
-    prose_count = len(parts.prose_words)
-    mean_length = sum(len(word) for word in parts.prose_words) / prose_count if prose_count else 0.0
-    if prose_count < limits.mean_word_length_min_words:
-        results.append(
-            _not_applied(
-                "mean_word_length",
-                mean_length,
-                [limits.min_mean_word_length, limits.max_mean_word_length],
-                f"{prose_count} prose words < {limits.mean_word_length_min_words}",
-            )
-        )
-    else:
-        results.append(
-            _range_rule(
-                "mean_word_length",
-                round(mean_length, 3),
-                limits.min_mean_word_length,
-                limits.max_mean_word_length,
-                "mean word length",
-            )
-        )
-
-    body = "\n".join(line for line in parts.prose.splitlines() if not _HEADING_RE.match(line))
-    symbols = body.count("#") + body.count("...") + body.count("…")
-    symbol_ratio = symbols / len(parts.prose_tokens) if parts.prose_tokens else 0.0
-    results.append(_max_rule("symbol_ratio", symbol_ratio, limits.max_symbol_ratio, "symbols per word"))
-
-    with_alpha = sum(1 for token in parts.prose_tokens if any(char.isalpha() for char in token))
-    alpha_ratio = with_alpha / len(parts.prose_tokens) if parts.prose_tokens else 1.0
-    if limits.min_alpha_word_ratio is None:
-        results.append(RuleResult("alpha_words", alpha_ratio, None, True, "rule off"))
-    else:
-        passed = alpha_ratio >= limits.min_alpha_word_ratio
-        relation = ">=" if passed else "<"
-        results.append(
-            RuleResult(
-                "alpha_words",
-                alpha_ratio,
-                limits.min_alpha_word_ratio,
-                passed,
-                f"{alpha_ratio:.0%} of words have a letter, {relation} {limits.min_alpha_word_ratio:.0%}",
-            )
-        )
-
-    stop_count = sum(1 for word in parts.prose_words if word.lower() in STOP_WORDS)
-    if limits.min_stop_words is None:
-        results.append(RuleResult("stop_words", stop_count, None, True, "rule off"))
-    elif prose_count < limits.stop_words_min_words:
-        results.append(
-            _not_applied(
-                "stop_words",
-                stop_count,
-                limits.min_stop_words,
-                f"{prose_count} prose words < {limits.stop_words_min_words}",
-            )
-        )
-    else:
-        passed = stop_count >= limits.min_stop_words
-        results.append(
-            RuleResult(
-                "stop_words",
-                stop_count,
-                limits.min_stop_words,
-                passed,
-                f"{stop_count} stop words, need {limits.min_stop_words}",
-            )
-        )
-
-    enough_lines = len(parts.lines) >= limits.line_rules_min_lines
-    line_reason = f"{len(parts.lines)} non-blank lines < {limits.line_rules_min_lines}"
-    dup_lines = _dup_fraction(parts.lines)
-    if enough_lines:
-        results.append(
-            _max_rule("dup_line_fraction", dup_lines, limits.max_dup_line_fraction, "duplicate lines")
-        )
-    else:
-        results.append(
-            _not_applied("dup_line_fraction", dup_lines, limits.max_dup_line_fraction, line_reason)
-        )
-    dup_paragraphs = _dup_fraction(parts.paragraphs)
-    if len(parts.paragraphs) >= 2:
-        results.append(
-            _max_rule(
-                "dup_paragraph_fraction",
-                dup_paragraphs,
-                limits.max_dup_paragraph_fraction,
-                "duplicate paragraphs",
-            )
-        )
-    else:
-        results.append(
-            _not_applied(
-                "dup_paragraph_fraction",
-                dup_paragraphs,
-                limits.max_dup_paragraph_fraction,
-                "fewer than 2 paragraphs",
-            )
-        )
-
-    gram_words = [word.lower() for word in parts.prose_words]
-    for n, limit in (
-        (2, limits.max_top_2gram_coverage),
-        (3, limits.max_top_3gram_coverage),
-        (4, limits.max_top_4gram_coverage),
-    ):
-        coverage = round(_top_ngram_coverage(gram_words, n), 4)
-        results.append(_max_rule(f"top_{n}gram_coverage", coverage, limit, f"top {n}-gram coverage"))
-
-    bullet_ratio = (
-        sum(1 for line in parts.lines if _BULLET_RE.match(line)) / len(parts.lines) if parts.lines else 0.0
-    )
-    ellipsis_ratio = (
-        sum(1 for line in parts.lines if _ELLIPSIS_END_RE.search(line)) / len(parts.lines)
-        if parts.lines
-        else 0.0
-    )
-    for name, value, limit, what in (
-        ("bullet_line_ratio", bullet_ratio, limits.max_bullet_line_ratio, "bullet lines"),
-        ("ellipsis_line_ratio", ellipsis_ratio, limits.max_ellipsis_line_ratio, "lines ending in '...'"),
-    ):
-        if enough_lines:
-            results.append(_max_rule(name, value, limit, what))
-        else:
-            results.append(_not_applied(name, value, limit, line_reason))
-
-    longest = max(
-        (
-            len(token)
-            for token in parts.prose_tokens
-            if not _URL_RE.match(token) and not _is_path(token) and not _CJK_RE.search(token)
-        ),
-        default=0,
-    )
-    results.append(_max_rule("longest_word", longest, limits.max_word_length, "longest word"))
-
-    alpha_words = [word for word in parts.prose_words if any(char.isalpha() for char in word)]
-    mash_ratio = sum(1 for word in alpha_words if _is_mash(word)) / len(alpha_words) if alpha_words else 0.0
-    results.append(_max_rule("keyboard_mash", mash_ratio, limits.max_keyboard_mash_ratio, "mashed words"))
-    return results
+    return judge(measure(text), limits)
