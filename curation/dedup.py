@@ -558,7 +558,23 @@ def signature_for_text(text: str, scheme: SignatureScheme | None = None) -> Sign
     return compute_signatures([text], scheme)[0]
 
 
-def lsh_band_hashes(matrix: U32Array, bands: int, rows: int) -> U64Array:
+def sketch(hashvalues: U32Array) -> bytes:
+    """The low 16 bits of each MinHash value, little-endian: a quarter of the signature.
+
+    Two signatures that agree on a band agree on its sketch too, so the pairs that share a
+    sketch band are a superset of the LSH candidates under the same banding. With 16 bits a
+    value and at least 2 rows a band, unrelated texts share a sketch band about once in 2^32
+    tries per band, so checking the few extra pairs against the full signatures is cheap.
+    """
+    return (np.asarray(hashvalues, dtype=np.uint32) & np.uint32(0xFFFF)).astype("<u2").tobytes()
+
+
+def unpack_sketches(data: bytes, num_perm: int = DEFAULT_NUM_PERM) -> npt.NDArray[np.uint16]:
+    """Concatenated sketches as a ``(n, num_perm)`` array."""
+    return np.frombuffer(data, dtype="<u2").reshape(-1, num_perm)
+
+
+def lsh_band_hashes(matrix: U32Array | npt.NDArray[np.uint16], bands: int, rows: int) -> U64Array:
     """``(num_docs, bands)`` 64-bit hashes of each band of a signature matrix.
 
     Two documents share a band exactly when their band hashes are equal (bar a

@@ -137,6 +137,48 @@ class CurationDecision(models.Model):
         return self.cluster_representative_id is not None and self.cluster_representative_id != self.pk
 
 
+class Measurement(models.Model):
+    """What the pipeline measured on one curated item, as numbers a query can judge under any
+    limits. Written with the decision (services._decide_kind), replaced when it is decided again.
+
+    Each rule's value is the one curation.rules.judge compares with its limit, and the counts
+    are those the rules' "only from N words/lines" gates read, so whether an item passes under
+    other limits is a comparison of columns: the console's threshold preview
+    (console/whatif.py) counts what a change would do in one aggregate query instead of
+    re-measuring texts. `exact_key` and `minhash_sketch` let it replay duplicate detection at
+    another threshold without reading every full signature.
+    """
+
+    decision = models.OneToOneField(
+        CurationDecision, primary_key=True, on_delete=models.CASCADE, related_name="measurement"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=ItemKind.choices)
+    # One column per rule in curation.rules, named after it.
+    word_count = models.FloatField()
+    mean_word_length = models.FloatField()
+    symbol_ratio = models.FloatField()
+    alpha_words = models.FloatField()
+    stop_words = models.FloatField()
+    dup_line_fraction = models.FloatField()
+    dup_paragraph_fraction = models.FloatField()
+    top_2gram_coverage = models.FloatField()
+    top_3gram_coverage = models.FloatField()
+    top_4gram_coverage = models.FloatField()
+    bullet_line_ratio = models.FloatField()
+    ellipsis_line_ratio = models.FloatField()
+    longest_word = models.FloatField()
+    keyboard_mash = models.FloatField()
+    # What the gates count.
+    prose_words = models.PositiveIntegerField()
+    lines = models.PositiveIntegerField()
+    paragraphs = models.PositiveIntegerField()
+    # The first 8 bytes of exact_hash (null when it has none), and curation.dedup.sketch of the
+    # MinHash signature.
+    exact_key = models.BigIntegerField(null=True, blank=True)
+    minhash_sketch = models.BinaryField()
+
+
 class CurationRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="curation_runs")
     trigger = models.CharField(max_length=32, default="auto")

@@ -18,8 +18,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from curation import dedup, pii, rules
-from curation.models import CurationDecision, CurationRun, CurationSettings, ItemKind, QualityModel, Status
-from curation.text import exact_hash
+from curation.models import (
+    CurationDecision,
+    CurationRun,
+    CurationSettings,
+    ItemKind,
+    Measurement,
+    QualityModel,
+    Status,
+)
+from curation.text import exact_hash, exact_key
 from feedback.models import Project, Prompt, Response
 from flywheel.errors import Conflict, InvalidInput, NotFound
 from flywheel.models import User
@@ -86,6 +94,7 @@ class _Measured:
     decision: CurationDecision
     text: str
     dedup_text: str
+    measures: rules.Measures
     rules: list[rules.RuleResult]
     pii: list[dict[str, Any]]
     exact_hash: str
@@ -110,13 +119,15 @@ def _measure(decisions: list[CurationDecision], cfg: CurationSettings) -> list[_
     signatures = dedup.compute_signatures(dedup_texts, SCHEME)
     measured = []
     for decision, text, dtext, signature in zip(decisions, texts, dedup_texts, signatures, strict=True):
-        overrides = (cfg.rule_overrides or {}).get(decision.kind, {})
+        limits = rules.thresholds_for(decision.kind, (cfg.rule_overrides or {}).get(decision.kind))  # type: ignore[arg-type]
+        measures = rules.measure(text)
         measured.append(
             _Measured(
                 decision=decision,
                 text=text,
                 dedup_text=dtext,
-                rules=rules.evaluate(text, overrides, kind=decision.kind),  # type: ignore[arg-type]
+                measures=measures,
+                rules=rules.judge(measures, limits),
                 pii=[{"kind": m.kind, "start": m.start, "end": m.end} for m in pii.find_pii(text)],
                 exact_hash=exact_hash(dtext),
                 signature=signature,
@@ -318,6 +329,21 @@ def _without_override(decision: CurationDecision) -> CurationDecision:
     return copy
 
 
+def _measurement(decision: CurationDecision, item: _Measured) -> Measurement:
+    measures = item.measures
+    return Measurement(
+        decision=decision,
+        project_id=decision.project_id,
+        kind=decision.kind,
+        **measures.compared(),
+        prose_words=measures.prose_words,
+        lines=measures.lines,
+        paragraphs=measures.paragraphs,
+        exact_key=exact_key(item.exact_hash),
+        minhash_sketch=dedup.sketch(item.signature.hashvalues),
+    )
+
+
 @dataclass
 class BatchResult:
     processed: int = 0
@@ -370,6 +396,7 @@ def _decide_kind(
         )
     )
     now = timezone.now()
+    measurements = []
     for item in items:
         decision = item.decision
         if decision.pk not in still_mine:
@@ -418,6 +445,7 @@ def _decide_kind(
         cfg.dedup_seq += 1
         decision.dedup_seq = cfg.dedup_seq
         decision.save()
+        measurements.append(_measurement(decision, item))
         if decision.pk not in index:
             index.insert(decision.pk, item.signature)
         watermark = cfg.dedup_seq
@@ -426,6 +454,12 @@ def _decide_kind(
         for reason in decision.reasons:
             result.reasons[reason["rule"]] += 1
     cfg.save(update_fields=["dedup_seq"])
+    Measurement.objects.bulk_create(
+        measurements,
+        update_conflicts=True,
+        unique_fields=["decision"],
+        update_fields=[f.name for f in Measurement._meta.concrete_fields if not f.primary_key],
+    )
     final = watermark
     transaction.on_commit(
         lambda: INDEXES.set_watermark(cfg=cfg, kind=kind, threshold=threshold, index=index, seq=final)

@@ -112,3 +112,11 @@ def exact_hash(text: str) -> str:
     or layout, which we treat as exact duplicates.
     """
     return hashlib.sha256(canonical_form(text).encode("utf-8")).hexdigest()
+
+
+def exact_key(digest: str) -> int | None:
+    """The first 8 bytes of an ``exact_hash`` digest as a signed 64-bit integer (a BIGINT
+    column), or None for no digest: a compact key to group exact duplicates by."""
+    if not digest:
+        return None
+    return int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)

@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from curation import services
-from curation.dedup import jaccard, shingle_fingerprints
-from curation.models import CurationDecision, CurationRun, Status
+from curation import rules, services
+from curation.dedup import Signature, jaccard, shingle_fingerprints, sketch
+from curation.models import CurationDecision, CurationRun, Measurement, Status
 from curation.tests.factories import add_prompt, paragraph, variant
+from curation.text import exact_key
 from flywheel.models import AuditLog
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,34 @@ def test_it_measures_every_rule_on_every_item(project):
     assert all("value" in r and "threshold" in r for r in decision.rules)
     assert decision.status == Status.REJECTED
     assert any(r["rule"].startswith("rule:") for r in decision.reasons)
+
+
+def test_it_stores_the_measurements_as_numbers_and_replaces_them_on_a_rerun(project):
+    text = "Wait...\nWhat...\nReally...\nOk, explain the river and the stone to me please"
+    prompt = add_prompt(project, text)
+    services.project_curate(project_id=project.pk)
+    decision = decision_of(prompt)
+    stored = Measurement.objects.get(decision=decision)
+    measures = rules.measure(text)
+    assert {name: getattr(stored, name) for name in measures.compared()} == measures.compared()
+    assert (stored.prose_words, stored.lines, stored.paragraphs) == (
+        measures.prose_words,
+        measures.lines,
+        measures.paragraphs,
+    )
+    assert (stored.project_id, stored.kind) == (project.pk, "prompt")
+    assert stored.exact_key == exact_key(decision.exact_hash)
+    signature = Signature.from_bytes(bytes(decision.signature))
+    assert bytes(stored.minhash_sketch) == sketch(signature.hashvalues)
+    # The stored rules, messages and all, come from the same numbers.
+    limits = rules.thresholds_for("prompt")
+    assert decision.rules == rules.results_to_json(rules.judge(measures, limits))
+
+    services.project_recurate_mark(project=project, actor=None)
+    Measurement.objects.filter(decision=decision).update(word_count=-1)
+    services.project_curate(project_id=project.pk)
+    assert Measurement.objects.get(decision=decision).word_count == measures.word_count
+    assert Measurement.objects.count() == 1
 
 
 def test_it_flags_pii_without_rejecting(project):
