@@ -33,7 +33,7 @@ REASON_CHOICES = [
     ("", "Any reason"),
     ("exact_duplicate", "Exact duplicate"),
     ("near_duplicate", "Near duplicate"),
-    *[(f"rule:{name}", f"Rule: {name.replace('_', ' ')}") for name in whatif.RULE_LIMITS],
+    *[(f"rule:{name}", f"Rule: {name.replace('_', ' ')}") for name in whatif.RULES],
 ]
 SOURCE_CHOICES = [
     ("", "Any source"),

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from types import SimpleNamespace
+from functools import reduce
 from typing import Any, cast
 
 import numpy as np
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db import connection
-from django.db.models import Count, DateField, F, Max, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Case, CharField, Count, DateField, F, Max, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -25,9 +29,18 @@ from console import whatif
 from console.forms import KINDS, ReviewFilters, ThresholdsInput
 from console.models import CurationSettingsRevision
 from curation import dedup, rules
-from curation.models import CurationDecision, CurationRun, ItemKind, Snapshot, SnapshotItem, Status
+from curation.models import (
+    CurationDecision,
+    CurationRun,
+    CurationSettings,
+    ItemKind,
+    Measurement,
+    Snapshot,
+    SnapshotItem,
+    Status,
+)
 from curation.quality import classifier_status
-from curation.services import SCHEME, _final_status, curation_settings
+from curation.services import SCHEME, curation_settings
 from feedback.metrics import krippendorff_alpha_nominal
 from feedback.models import ComparisonTask, Judgment, Project, Prompt, Response
 from feedback.selectors import AnnotatorStats, annotator_stats
@@ -385,11 +398,9 @@ class ThresholdsPreview:
     changed: int
     transitions: list[tuple[str, str, int]]
     rules: list[RulePreview]
-    reevaluated: int
     not_curated: int
     changed_fields: dict[str, list[str]]
     near_dup_changed: bool
-    new_status: dict[int, str] = field(repr=False, default_factory=dict)
 
     @property
     def settings_changed(self) -> bool:
@@ -404,14 +415,149 @@ class ThresholdsPreview:
         return sum(n for before, after, n in self.transitions if after == Status.KEPT)
 
 
-def _final(override: str, fails_rule: bool, duplicate: bool, quality: float | None, cfg: Any) -> str:
-    # curation.services._final_status reads only these three fields; a plain namespace stands in
-    # for the model, whose constructor cost seconds over 100,000 items.
-    reasons = ([{"rule": "rule:any"}] if fails_rule else []) + (
-        [{"rule": "near_duplicate"}] if duplicate else []
+EXAMPLES_PER_RULE = 3
+
+
+def _ids_in(column: str, ids: set[int]) -> Q | None:
+    """`column` is one of `ids`, as one query parameter however many there are (a replay can
+    move thousands of items in or out of clusters)."""
+    if not ids:
+        return None
+    # A literal, not a list: the driver would adapt a list element by element.
+    listed = ",".join(map(str, sorted(ids)))
+    if connection.vendor == "postgresql":
+        subquery = RawSQL("SELECT unnest(%s::bigint[])", ["{" + listed + "}"])
+    else:
+        subquery = RawSQL("SELECT value FROM json_each(%s)", ["[" + listed + "]"])
+    return Q(**{f"{column}__in": subquery})
+
+
+def _any(conditions: list[Q | None]) -> Q | None:
+    found = [c for c in conditions if c is not None]
+    return reduce(operator.or_, found) if found else None
+
+
+def _fails(name: str, limits: dict[str, rules.RuleThresholds]) -> Q | None:
+    """Rule `name` fails under these limits (by kind), as a condition on stored measurements:
+    the SQL form of whatif.Failure.holds."""
+    kinds_of: dict[whatif.Failure, list[str]] = defaultdict(list)
+    for kind, kind_limits in limits.items():
+        found = whatif.failure(name, kind_limits)
+        if found is not None:
+            kinds_of[found].append(kind)
+    conditions: list[Q | None] = []
+    for found, kinds in kinds_of.items():
+        condition = cast(
+            Q,
+            _any(
+                [
+                    Q(**{f"{name}__lt": found.below}) if found.below is not None else None,
+                    Q(**{f"{name}__gt": found.above}) if found.above is not None else None,
+                ]
+            ),
+        )
+        if found.gate is not None:
+            condition &= Q(**{f"{found.gate[0]}__gte": found.gate[1]})
+        # Most limits are the same for prompts and responses: one comparison serves both.
+        conditions.append(condition if len(kinds) == len(limits) else Q(kind__in=kinds) & condition)
+    return _any(conditions)
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """One reason an item's status changes: a rule that newly fails or passes, or a change of
+    duplicate cluster. `failing` and `passing` are the conditions, on one row of the preview."""
+
+    name: str
+    failing: Q | None
+    passing: Q | None
+
+    @property
+    def either(self) -> Q:
+        return cast(Q, _any([self.failing, self.passing]))
+
+
+def _replayed_duplicates(cfg: CurationSettings, threshold: float) -> dict[int, str]:
+    """The items a full re-curation at `threshold` would make duplicates, with their reason
+    ("exact_duplicate" or "near_duplicate"): whatif.replay_duplicates, per kind, over the
+    stored sketches.
+
+    Cached under everything the replay reads: the settings' dedup_seq moves on with every
+    item the pipeline decides (and so with every signature, exact hash and quality score it
+    stores), and the count of measurements with every item removed or measured apart from
+    the pipeline. Previews of rule limits at the threshold in force then skip the replay.
+    """
+    measured = Measurement.objects.filter(project_id=cfg.project_id).count()
+    # index_epoch rather than the project id: a recreated database never reads another's entry.
+    state = f"{cfg.index_epoch}:{cfg.dedup_seq}:{measured}"
+    key = f"console:dedup-replay:{state}:{threshold!r}:{cfg.representative_policy}"
+    return cast(
+        dict[int, str], _cached(key, lambda: _replay(cfg.project_id, threshold, cfg.representative_policy))
     )
-    stand_in = SimpleNamespace(override_status=override, reasons=reasons, quality_score=quality)
-    return _final_status(cast(CurationDecision, stand_in), cfg)
+
+
+def _replay(project_id: int, threshold: float, policy: str) -> dict[int, str]:
+    rows = _fetch(
+        Measurement.objects.filter(project_id=project_id)
+        .order_by("decision_id")
+        .values_list("decision_id", "kind", "exact_key", "minhash_sketch")
+    )
+
+    def load(ids: list[int], full: bool) -> dict[int, whatif.Stored]:
+        if not ids:
+            return {}
+        wanted = CurationDecision.objects.filter(cast(Q, _ids_in("id", set(ids))))
+        if not full:
+            return {
+                pk: whatif.Stored(exact_hash=digest, quality=quality)
+                for pk, digest, quality in _fetch(wanted.values_list("id", "exact_hash", "quality_score"))
+            }
+        return {
+            pk: whatif.Stored(
+                exact_hash=digest,
+                quality=quality,
+                hashvalues=_hashvalues(bytes(signature)),
+                shingles=dedup.unpack_shingles(bytes(shingles)),
+            )
+            for pk, digest, quality, signature, shingles in _fetch(
+                wanted.values_list("id", "exact_hash", "quality_score", "signature", "shingles")
+            )
+            if signature is not None and shingles is not None
+        }
+
+    duplicates: dict[int, str] = {}
+    for kind in KINDS:
+        mine = [row for row in rows if row[1] == kind]
+        if not mine:
+            continue
+        outcomes = whatif.replay_duplicates(
+            np.fromiter((row[0] for row in mine), dtype=np.int64, count=len(mine)),
+            np.fromiter((row[2] or 0 for row in mine), dtype=np.int64, count=len(mine)),
+            np.fromiter((row[2] is not None for row in mine), dtype=bool, count=len(mine)),
+            dedup.unpack_sketches(b"".join(bytes(row[3]) for row in mine), SCHEME.num_perm),
+            threshold=threshold,
+            policy=policy,
+            load=load,
+            num_perm=SCHEME.num_perm,
+        )
+        duplicates.update({pk: outcome.rule for pk, outcome in outcomes.items() if outcome.rule})
+    return duplicates
+
+
+def _fetch(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """All rows of a values_list query. On PostgreSQL in binary, which moves a hundred
+    thousand sketches in half the time the text protocol takes (bytea travels as hex there)."""
+    sql, params = qs.query.sql_with_params()
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 _SIGNATURE_HEADER = dedup.signature_for_text("header", SCHEME).to_bytes()[: -4 * SCHEME.num_perm]
@@ -419,183 +565,198 @@ _SIGNATURE_HEADER = dedup.signature_for_text("header", SCHEME).to_bytes()[: -4 *
 
 def _hashvalues(raw: bytes) -> np.ndarray[Any, Any]:
     if raw.startswith(_SIGNATURE_HEADER) and len(raw) == len(_SIGNATURE_HEADER) + 4 * SCHEME.num_perm:
-        # Our own scheme, as nearly every row is: skip re-parsing the header 100,000 times.
+        # Our own scheme, as nearly every row is: skip re-parsing the header each time.
         return np.frombuffer(raw, dtype="<u4", offset=len(_SIGNATURE_HEADER))
     return dedup.Signature.from_bytes(raw, expected=SCHEME).hashvalues
 
 
-# A gate change means re-measuring every text of that kind, at a few milliseconds each; past
-# this many the preview says so instead of keeping the request busy for minutes.
-PREVIEW_REMEASURE_LIMIT = 5000
+@dataclass
+class _PreviewQuery:
+    rows: QuerySet[Any]  # Measurement rows, one per curated item, annotated with new_status
+    causes: list[_Cause]
 
 
-class PreviewTooLarge(Exception):
-    def __init__(self, count: int) -> None:
-        super().__init__(f"{count} texts to re-measure")
-        self.count = count
+def _preview_query(project: Project, proposed: ThresholdsInput) -> _PreviewQuery:
+    cfg = curation_settings(project=project)
+    current = {kind: whatif.thresholds_with(kind, (cfg.rule_overrides or {}).get(kind)) for kind in KINDS}
+    limits = {kind: whatif.thresholds_with(kind, proposed.rule_overrides.get(kind)) for kind in KINDS}
 
+    duplicates = _replayed_duplicates(cfg, proposed.near_dup_threshold)
+    now_duplicate = set(
+        CurationDecision.objects.filter(project=project, cluster_representative__isnull=False)
+        .exclude(cluster_representative_id=F("id"))
+        .values_list("id", flat=True)
+    )
+    new_exact = {pk for pk, rule in duplicates.items() if rule == "exact_duplicate"} - now_duplicate
+    new_near = {pk for pk, rule in duplicates.items() if rule == "near_duplicate"} - now_duplicate
+    no_longer = now_duplicate - set(duplicates)
+    was_duplicate = Q(decision__cluster_representative__isnull=False) & ~Q(
+        decision__cluster_representative_id=F("decision_id")
+    )
+    leaving = _ids_in("decision_id", no_longer)
+    is_duplicate = cast(
+        Q,
+        _any(
+            [
+                was_duplicate & ~leaving if leaving else was_duplicate,
+                _ids_in("decision_id", new_exact | new_near),
+            ]
+        ),
+    )
 
-def _raw_rows(qs: QuerySet[Any]) -> Any:
-    """The rows of a values_list query straight from the cursor, JSON still as text: Django's
-    per-row converters were most of the preview's time at 100,000 rows."""
-    sql, params = qs.query.sql_with_params()
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(5000):
-            yield from rows
+    fails = _any([_fails(name, limits) for name in whatif.RULES])
+    verdicts: list[When] = [
+        When(~Q(decision__override_status=""), then=F("decision__override_status")),
+        When(is_duplicate, then=Value(Status.REJECTED)),
+    ]
+    if fails is not None:
+        verdicts.append(When(fails, then=Value(Status.REJECTED)))
+    verdicts += [
+        When(decision__quality_score__lt=cfg.classifier_reject_below, then=Value(Status.REJECTED)),
+        When(decision__quality_score__lt=cfg.classifier_review_below, then=Value(Status.NEEDS_REVIEW)),
+    ]
+    # The decision's project too, though it is the measurement's: it lets PostgreSQL read the
+    # decisions' side from console_decision_preview alone (console/migrations/0005).
+    rows = Measurement.objects.filter(project=project, decision__project=project).annotate(
+        new_status=Case(*verdicts, default=Value(Status.KEPT), output_field=CharField())
+    )
 
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _failed(reasons: list[dict[str, Any]] | None) -> frozenset[str]:
-    return frozenset(str(r["rule"])[5:] for r in reasons or [] if str(r.get("rule", "")).startswith("rule:"))
+    causes = []
+    for name in dict.fromkeys(
+        n for kind in KINDS for n in whatif.affected_rules(limits[kind], current[kind])
+    ):
+        fails_now, failed = _fails(name, limits), _fails(name, current)
+        causes.append(
+            _Cause(
+                name,
+                failing=(fails_now & ~failed if failed else fails_now) if fails_now else None,
+                passing=(failed & ~fails_now if fails_now else failed) if failed else None,
+            )
+        )
+    causes.append(_Cause("exact_duplicate", failing=_ids_in("decision_id", new_exact), passing=None))
+    causes.append(_Cause("near_duplicate", failing=_ids_in("decision_id", new_near), passing=leaving))
+    return _PreviewQuery(rows=rows, causes=[c for c in causes if c.failing or c.passing])
 
 
 def thresholds_preview(*, project: Project, proposed: ThresholdsInput) -> ThresholdsPreview:
     """What applying `proposed` and re-curating would change, computed from stored data with
-    no writes (console.whatif explains how, and what it assumes). Items that were never
-    curated are counted apart: their first decision is not previewed.
+    no writes (console.whatif explains how, and what it assumes).
 
-    Only what the change can affect is read: the reasons (which rules failed), the stored
-    measurements of the rules whose limits change, the signatures for the duplicate replay,
-    and the texts only when a gate changes. Raises PreviewTooLarge when that would mean
-    re-measuring more than PREVIEW_REMEASURE_LIMIT texts.
+    One aggregate query over the stored measurements counts the items by status before and
+    after and by cause; a replay of duplicate detection at the proposed threshold supplies the
+    items that would join or leave a cluster. Items that were never curated are counted
+    apart: their first decision is not previewed.
     """
     cfg = curation_settings(project=project)
+    with _without_jit():
+        return _thresholds_preview(project, cfg, proposed)
+
+
+@contextmanager
+def _without_jit() -> Iterator[None]:
+    """PostgreSQL compiles a query over 100,000 rows to machine code before running it (its
+    cost passes jit_above_cost), which takes longer than the query itself (100 ms of 400 on
+    the bench): not for these, and only inside this transaction."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def _thresholds_preview(
+    project: Project, cfg: CurationSettings, proposed: ThresholdsInput
+) -> ThresholdsPreview:
+    query = _preview_query(project, proposed)
+    changed = ~Q(decision__status=F("new_status"))
+    # Changes no rule and no cluster explains: an item waiting in a running re-curation
+    # (pending now), or one decided under other settings than the ones in force.
+    unnamed = ~cast(Q, _any([cause.either for cause in query.causes])) if query.causes else Q()
+    counts: dict[str, Any] = {"n": Count("pk"), "unnamed": Count("pk", filter=unnamed)}
+    for i, cause in enumerate(query.causes):
+        if cause.failing is not None:
+            counts[f"fail{i}"] = Count("pk", filter=cause.failing)
+        if cause.passing is not None:
+            counts[f"pass{i}"] = Count("pk", filter=cause.passing)
+    groups = list(query.rows.values("decision__status", "new_status").annotate(**counts).order_by())
+
+    items = sum(g["n"] for g in groups)
+    moved = [g for g in groups if g["decision__status"] != g["new_status"]]
+    tallies: dict[str, RulePreview] = {}
+    examples: list[tuple[str, Q]] = []
+
+    def tally(name: str, condition: Q, failing: int, passing: int) -> None:
+        if not failing and not passing:
+            return
+        found = tallies.setdefault(name, RulePreview(name, 0, 0, 0, examples=[]))
+        found.newly_failing += failing
+        found.newly_passing += passing
+        found.status_changes += failing + passing
+        examples.append((name, condition))
+
+    for i, cause in enumerate(query.causes):
+        tally(
+            cause.name,
+            cause.either,
+            sum(g.get(f"fail{i}", 0) for g in moved),
+            sum(g.get(f"pass{i}", 0) for g in moved),
+        )
+    for label, first in (("curation in progress", True), ("decided under other settings", False)):
+        mine = [g for g in moved if (g["decision__status"] == Status.PENDING) is first]
+        pending = Q(decision__status=Status.PENDING)
+        tally(
+            label,
+            unnamed & (pending if first else ~pending),
+            sum(g["unnamed"] for g in mine if g["new_status"] == Status.REJECTED),
+            sum(g["unnamed"] for g in mine if g["new_status"] != Status.REJECTED),
+        )
+
+    picked: dict[str, list[tuple[int, str, str]]] = {
+        name: list(
+            query.rows.filter(changed & condition)
+            .order_by("decision_id")
+            .values_list("decision_id", "decision__status", "new_status")[:EXAMPLES_PER_RULE]
+        )
+        for name, condition in examples
+    }
+    texts = {
+        d.pk: d
+        for d in CurationDecision.objects.filter(
+            id__in=[pk for found in picked.values() for pk, _, _ in found]
+        ).select_related("prompt", "response")
+    }
+    for name, found in picked.items():
+        tallies[name].examples = [
+            PreviewExample(
+                id=pk, kind=texts[pk].kind, excerpt=texts[pk].item.text[:160], before=before, after=after
+            )
+            for pk, before, after in found
+            if pk in texts
+        ]
+
+    # Each measurement is one item's; counting beats finding the items with none.
+    not_curated = Prompt.objects.filter(project=project).count()
+    not_curated += Response.objects.filter(project=project).count() - items
     current = {kind: whatif.thresholds_with(kind, (cfg.rule_overrides or {}).get(kind)) for kind in KINDS}
     limits = {kind: whatif.thresholds_with(kind, proposed.rule_overrides.get(kind)) for kind in KINDS}
-    affected = {kind: whatif.affected_rules(limits[kind], current[kind]) for kind in KINDS}
-    gated = {
-        kind
-        for kind in KINDS
-        if {gate for _, _, gate in whatif.RULE_LIMITS.values() if gate}
-        & set(whatif.changed_fields(limits[kind], current[kind]))
-    }
-    decisions = (
-        CurationDecision.objects.filter(project=project).exclude(processed_at=None).exclude(signature=None)
-    )
-    if gated:
-        count = decisions.filter(kind__in=gated).count()
-        if count > PREVIEW_REMEASURE_LIMIT:
-            raise PreviewTooLarge(count)
-    positions = sorted({whatif.RULE_POSITIONS[name] for names in affected.values() for name in names})
-    fields = [
-        "id",
-        "kind",
-        "status",
-        "override_status",
-        "quality_score",
-        "reasons",
-        "exact_hash",
-        "signature",
-    ]
-    fields += ["cluster_representative_id", *[f"rules__{position}" for position in positions]]
-    items: list[whatif.Item] = []
-    dedup_items: list[whatif.DedupItem] = []
-    for row in _raw_rows(decisions.order_by("id").values_list(*fields)):
-        pk, kind, status, override, quality, reasons, ehash, signature, rep, *measured = row
-        entries = [_json(m) for m in measured]
-        items.append(
-            whatif.Item(
-                id=pk,
-                kind=kind,
-                status=status,
-                override_status=override,
-                quality=quality,
-                # Most items failed no rule: decode their reasons only when one did.
-                failing=_failed(_json(reasons)) if reasons and "rule:" in str(reasons) else frozenset(),
-                rules={str(m["name"]): m for m in entries if isinstance(m, dict) and "name" in m},
-                is_duplicate=rep is not None and rep != pk,
-            )
-        )
-        dedup_items.append(
-            whatif.DedupItem(
-                id=pk,
-                kind=kind,
-                exact_hash=ehash,
-                hashvalues=_hashvalues(bytes(signature or b"")),
-                quality=quality,
-            )
-        )
-    not_curated = CurationDecision.objects.filter(project=project).count() - len(items)
-    not_curated += Prompt.objects.filter(project=project, curation__isnull=True).count()
-    not_curated += Response.objects.filter(project=project, curation__isnull=True).count()
-
-    def shingles_of(ids: list[int]) -> dict[int, Any]:
-        found: dict[int, Any] = {}
-        for start in range(0, len(ids), 5000):
-            for pk, raw in CurationDecision.objects.filter(id__in=ids[start : start + 5000]).values_list(
-                "id", "shingles"
-            ):
-                if raw is not None:
-                    found[pk] = dedup.unpack_shingles(bytes(raw))
-        return found
-
-    duplicates = whatif.simulate_dedup(
-        dedup_items,
-        threshold=proposed.near_dup_threshold,
-        policy=cfg.representative_policy,
-        shingles_of=shingles_of,
-    )
-    texts: dict[int, str] = {}
-    for kind in gated:
-        path = "prompt__text" if kind == ItemKind.PROMPT else "response__text"
-        texts.update(decisions.filter(kind=kind).values_list("id", path).iterator(chunk_size=2000))
-
-    def evaluate(item: whatif.Item, limits_: rules.RuleThresholds) -> list[rules.RuleResult]:
-        text = texts.get(item.id)
-        if text is None:
-            # A measurement taken under other settings: rare, so one query each is fine.
-            text = CurationDecision.objects.select_related("prompt", "response").get(pk=item.id).item.text
-        return rules.evaluate(text, limits_, kind=item.kind)  # type: ignore[arg-type]
-
-    result = whatif.preview(
-        items,
-        proposed=limits,
-        current=current,
-        duplicates=duplicates,
-        evaluate=evaluate,
-        final_status=lambda override, fails, dup, quality: _final(override, fails, dup, quality, cfg),
-    )
-    example_ids = [i for change in result.rules.values() for i in change.examples]
-    excerpts = {
-        d.pk: d
-        for d in CurationDecision.objects.filter(id__in=example_ids).select_related("prompt", "response")
-    }
-    status_before = {item.id: item.status for item in items if item.id in excerpts}
-    rule_rows = [
-        RulePreview(
-            name=change.name,
-            newly_failing=change.newly_failing,
-            newly_passing=change.newly_passing,
-            status_changes=change.status_changes,
-            examples=[
-                PreviewExample(
-                    id=i,
-                    kind=excerpts[i].kind,
-                    excerpt=excerpts[i].item.text[:160],
-                    before=status_before[i],
-                    after=result.new_status[i],
-                )
-                for i in change.examples
-                if i in excerpts
-            ],
-        )
-        for change in sorted(result.rules.values(), key=lambda c: (-c.status_changes, c.name))
-    ]
     return ThresholdsPreview(
-        items=result.items,
-        changed=result.changed,
-        transitions=sorted(((a, b, n) for (a, b), n in result.transitions.items()), key=lambda t: -t[2]),
-        rules=rule_rows,
-        reevaluated=result.reevaluated,
+        items=items,
+        changed=sum(g["n"] for g in moved),
+        transitions=sorted(
+            ((g["decision__status"], g["new_status"], g["n"]) for g in moved),
+            key=lambda t: (-t[2], t[0], t[1]),
+        ),
+        rules=sorted(tallies.values(), key=lambda r: (-r.status_changes, r.name)),
         not_curated=not_curated,
         changed_fields={kind: whatif.changed_fields(current[kind], limits[kind]) for kind in KINDS},
         near_dup_changed=proposed.near_dup_threshold != cfg.near_dup_threshold,
-        new_status=result.new_status,
     )
+
+
+def thresholds_preview_statuses(*, project: Project, proposed: ThresholdsInput) -> dict[int, str]:
+    """The status the preview gives each curated item, by decision id: what the tests hold
+    a re-curation to."""
+    return dict(_preview_query(project, proposed).rows.values_list("decision_id", "new_status"))
 
 
 @dataclass
@@ -667,8 +828,9 @@ def _judgment_state(project: Project) -> str:
 
 
 def _cached(key: str, compute: Any) -> Any:
-    # Recomputing these walks every judgment of the project in Python (0.3 s at 20,000 on the
-    # bench machine); the key names everything they depend on, so a hit is never stale.
+    # For results that take a while to recompute (the annotators table walks every judgment in
+    # Python, the preview's duplicate replay bands every signature); the key names everything
+    # they depend on, so a hit is never stale.
     found = cache.get(key)
     if found is None:
         found = compute()

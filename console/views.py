@@ -411,21 +411,7 @@ def thresholds_preview(request: HttpRequest, project_id: int) -> HttpResponse:
             {"project": project, "errors": proposed.errors},
             status=400,
         )
-    try:
-        preview = selectors.thresholds_preview(project=project, proposed=proposed)
-    except selectors.PreviewTooLarge as exc:
-        return render(
-            request,
-            "console/_preview.html",
-            {
-                "project": project,
-                "too_large": exc.count,
-                "limit": selectors.PREVIEW_REMEASURE_LIMIT,
-                "digest": proposed.digest,
-                "proposed_hidden": forms.proposed_hidden(request.POST),
-            },
-            status=422,
-        )
+    preview = selectors.thresholds_preview(project=project, proposed=proposed)
     return render(
         request,
         "console/_preview.html",

@@ -168,6 +168,8 @@ def test_it_previews_a_threshold_change_and_applying_it_does_exactly_that(
     page.get_by_role("button", name="Preview changes").click()
     expect(page.get_by_test_id("preview")).to_be_visible()
     previewed = int(page.get_by_test_id("preview-changed").inner_text())
+    rejecting = int(page.get_by_test_id("preview-rejected").inner_text())
+    keeping = int(page.get_by_test_id("preview-kept").inner_text())
     assert previewed > 0
     # Nothing was written by the preview.
     assert dict(CurationDecision.objects.filter(project=project).values_list("id", "status")) == before
@@ -184,7 +186,12 @@ def test_it_previews_a_threshold_change_and_applying_it_does_exactly_that(
     expect(page.get_by_test_id("progress-text")).to_contain_text("up to date", timeout=15_000)
 
     after = dict(CurationDecision.objects.filter(project=project).values_list("id", "status"))
-    assert sum(1 for pk in before if before[pk] != after[pk]) == previewed
+    moved = [after[pk] for pk in before if before[pk] != after[pk]]
+    assert (len(moved), moved.count(Status.REJECTED), moved.count(Status.KEPT)) == (
+        previewed,
+        rejecting,
+        keeping,
+    )
     entry = AuditLog.objects.get(action="curation.thresholds")
     assert entry.actor == carol and entry.reason == "two-word prompts are noise"
     assert (

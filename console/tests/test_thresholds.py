@@ -3,15 +3,20 @@ that applying does exactly what it said."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 from django.http import QueryDict
 
-from console import selectors, services
+from console import selectors, services, whatif
 from console.forms import ThresholdsInput, thresholds_input
 from console.models import CurationSettingsRevision
 from console.tests.factories import curated_project
+from curation import rules
 from curation import services as curation_services
 from curation.models import CurationDecision, CurationSettings, Status
+from curation.tests.factories import add_prompt
 from flywheel.errors import Conflict, InvalidInput, NotFound
 from flywheel.models import AuditLog
 
@@ -53,14 +58,17 @@ def test_it_previews_exactly_what_applying_then_does(project, carol, case):
     before = statuses(project)
 
     preview = selectors.thresholds_preview(project=project, proposed=proposed)
+    predicted = selectors.thresholds_preview_statuses(project=project, proposed=proposed)
     assert statuses(project) == before, "the preview wrote to the database"
 
     after = apply_and_recurate(project, carol, proposed)
     changed = {pk for pk in before if before[pk] != after[pk]}
     assert changed, "the case should change something, or it proves nothing"
+    assert predicted == after
     assert preview.changed == len(changed)
-    assert preview.new_status == after
-    assert sum(n for _, _, n in preview.transitions) == len(changed)
+    assert sorted(preview.transitions) == sorted(
+        (a, b, n) for (a, b), n in Counter((before[pk], after[pk]) for pk in changed).items()
+    )
 
 
 def test_it_finds_the_changes_a_stricter_rule_makes_and_names_the_rule(project):
@@ -77,18 +85,36 @@ def test_it_finds_the_changes_a_stricter_rule_makes_and_names_the_rule(project):
     ]
     assert {(e.before, e.after) for e in word_count.examples} == {(Status.KEPT, Status.REJECTED)}
     assert preview.changed == 2
-    assert preview.reevaluated == 0, "a limit change is decided from the stored measurements"
 
 
-def test_it_re_measures_texts_when_a_gate_changes(project):
+def test_it_previews_no_change_for_the_settings_in_force(project):
     curated_project(project)
+    preview = selectors.thresholds_preview(
+        project=project, proposed=ThresholdsInput(rule_overrides={}, near_dup_threshold=0.8)
+    )
+    assert (preview.changed, preview.transitions, preview.rules) == (0, [], [])
+    assert preview.items == CurationDecision.objects.filter(project=project).count()
+    assert not preview.settings_changed
+
+
+def test_it_previews_a_gate_change_from_stored_counts_without_measuring_a_text(project, monkeypatch):
+    curated_project(project)
+    # Six prose words and no stop word: the stop-word rule skips it until it applies from 5 words.
+    terse = add_prompt(project, "Summarise quarterly revenue figures, management summary")
+    curation_services.project_curate(project_id=project.pk)
+    assert CurationDecision.objects.get(prompt=terse).status == Status.KEPT
+    for name in ("measure", "evaluate"):
+        monkeypatch.setattr(rules, name, lambda *a, **k: pytest.fail("the preview measured a text"))
     preview = selectors.thresholds_preview(
         project=project,
         proposed=ThresholdsInput(
             rule_overrides={"prompt": {"stop_words_min_words": 5}}, near_dup_threshold=0.8
         ),
     )
-    assert preview.reevaluated == CurationDecision.objects.filter(project=project, kind="prompt").count()
+    stop_words = next(r for r in preview.rules if r.name == "stop_words")
+    assert (stop_words.newly_failing, stop_words.newly_passing) == (1, 0)
+    assert [e.id for e in stop_words.examples] == [CurationDecision.objects.get(prompt=terse).pk]
+    assert preview.changed == 1
 
 
 def test_it_applies_thresholds_keeps_the_old_ones_and_audits(
@@ -193,3 +219,33 @@ def test_it_parses_the_form_into_overrides_that_differ_from_the_defaults():
         "prompt.min_words",
         "prompt.min_mean_word_length",
     }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_it_judges_stored_measurements_in_sql_exactly_as_evaluate_would(project, seed):
+    from console.tests.test_whatif import TEXTS, _random_limits
+    from curation.models import Measurement
+    from curation.tests.factories import add_demo
+
+    prompts = [add_prompt(project, text) for text in TEXTS]
+    for prompt, text in zip(prompts, reversed(TEXTS), strict=True):
+        add_demo(prompt, text)
+    curation_services.project_curate(project_id=project.pk)
+    texts = {
+        d.pk: (d.kind, d.item.text) for d in CurationDecision.objects.select_related("prompt", "response")
+    }
+    rng = random.Random(seed)
+    limits = {kind: _random_limits(rng, kind) for kind in ("prompt", "response")}
+    for name in whatif.RULES:
+        condition = selectors._fails(name, limits)
+        in_sql = (
+            set(Measurement.objects.filter(condition).values_list("decision_id", flat=True))
+            if condition
+            else set()
+        )
+        expected = {
+            pk
+            for pk, (kind, text) in texts.items()
+            if name in rules.failed_rules(rules.evaluate(text, limits[kind], kind=kind))  # type: ignore[arg-type]
+        }
+        assert in_sql == expected, name

@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from console import selectors
 from console.forms import ThresholdsInput
 from console.models import CurationSettingsRevision
 from console.tests.factories import curated_project, promoted_reward_models
@@ -265,14 +264,3 @@ def test_it_previews_without_writing(world, project, carol):
         == before
     )
     assert not AuditLog.objects.filter(action__startswith="curation.thresholds").exists()
-
-
-def test_it_says_when_a_gate_change_is_too_big_to_preview(world, project, carol, monkeypatch):
-    monkeypatch.setattr(selectors, "PREVIEW_REMEASURE_LIMIT", 3)
-    response = client(carol).post(
-        reverse("console-thresholds-preview", args=[project.pk]),
-        {"near_dup_threshold": "0.8", "prompt.stop_words_min_words": "5"},
-    )
-    assert response.status_code == 422
-    assert b"Apply without a preview" in response.content
-    assert not CurationSettingsRevision.objects.exists()

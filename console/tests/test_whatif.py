@@ -1,5 +1,5 @@
-"""console.whatif without a database: stored measurements re-judged under new limits must
-agree with rules.evaluate, and the duplicate replay must follow the pipeline's rules."""
+"""console.whatif without a database: stored measurements judged under new limits must agree
+with rules.evaluate, and the duplicate replay must follow the pipeline's rules."""
 
 from __future__ import annotations
 
@@ -61,79 +61,139 @@ def _random_limits(rng: random.Random, kind: str) -> rules.RuleThresholds:
 def test_it_judges_stored_measurements_exactly_as_evaluate_would(seed):
     rng = random.Random(seed)
     kind = rng.choice(["prompt", "response"])
-    measured_with = _random_limits(rng, kind)
-    proposed = _random_limits(rng, kind)
+    limits = _random_limits(rng, kind)
     for text in TEXTS:
-        stored = rules.results_to_json(rules.evaluate(text, measured_with, kind=kind))  # type: ignore[arg-type]
-        expected = frozenset(rules.failed_rules(rules.evaluate(text, proposed, kind=kind)))  # type: ignore[arg-type]
-        failing, reevaluated = whatif.failing_rules(
-            frozenset(str(r["name"]) for r in stored if not r["passed"]),
-            {str(r["name"]): r for r in stored},
-            proposed,
-            measured_with,
-            lambda text=text: rules.evaluate(text, proposed, kind=kind),  # type: ignore[misc]
+        measures = rules.measure(text)
+        stored = {**measures.compared(), "prose_words": measures.prose_words, "lines": measures.lines}
+        stored["paragraphs"] = measures.paragraphs
+        expected = set(rules.failed_rules(rules.evaluate(text, limits, kind=kind)))  # type: ignore[arg-type]
+        found = {name for name in whatif.RULES if (f := whatif.failure(name, limits)) and f.holds(stored)}
+        assert found == expected, (text, limits)
+
+
+def test_it_knows_every_rule_and_stores_a_column_for_each():
+    from curation.models import Measurement
+
+    assert list(whatif.RULES) == [r.name for r in rules.evaluate("order of the rules")]
+    columns = {f.name for f in Measurement._meta.get_fields()}
+    assert set(whatif.RULES) | {"prose_words", "lines", "paragraphs"} <= columns
+    assert set(rules.measure("x").compared()) == set(whatif.RULES)
+
+
+def test_it_names_only_the_rules_a_change_can_affect():
+    current = rules.thresholds_for("prompt")
+    gate = rules.thresholds_for("prompt", {"line_rules_min_lines": 5})
+    assert whatif.affected_rules(gate, current) == [
+        "dup_line_fraction",
+        "bullet_line_ratio",
+        "ellipsis_line_ratio",
+    ]
+    assert whatif.affected_rules(current, current) == []
+    # A rule that is off stays off, whatever its gate says.
+    off = rules.thresholds_for("prompt", {"min_stop_words": None})
+    assert (
+        whatif.affected_rules(
+            rules.thresholds_for("prompt", {"min_stop_words": None, "stop_words_min_words": 3}), off
         )
-        assert failing == expected, (text, whatif.changed_fields(measured_with, proposed))
-        gates = {"mean_word_length_min_words", "stop_words_min_words", "line_rules_min_lines"}
-        if not gates & set(whatif.changed_fields(measured_with, proposed)):
-            # Only "rule off" stop words (whose gate was never checked) may force a re-measure.
-            assert not reevaluated or measured_with.min_stop_words is None
-
-
-def test_it_knows_where_each_rule_sits_in_a_stored_measurement():
-    stored = rules.evaluate(paragraph(4), None, kind="response")
-    assert {result.name: i for i, result in enumerate(stored)} == whatif.RULE_POSITIONS
-    assert set(whatif.RULE_POSITIONS) == set(whatif.RULE_LIMITS)
-
-
-def test_it_asks_for_a_re_measure_when_measured_under_other_limits():
-    stored = rules.results_to_json(rules.evaluate(paragraph(3), None, kind="prompt"))
-    old = rules.thresholds_for("prompt", {"max_words": 10})
-    outcome = whatif.rule_outcome(stored[0], rules.thresholds_for("prompt"), old)
-    assert outcome is None
-
-
-def _item(pk: int, text: str, quality: float | None = None) -> tuple[whatif.DedupItem, np.ndarray]:
-    from curation.text import exact_hash
-
-    signature = dedup.signature_for_text(text)
-    return (
-        whatif.DedupItem(
-            id=pk,
-            kind="prompt",
-            exact_hash=exact_hash(text),
-            hashvalues=signature.hashvalues,
-            quality=quality,
-        ),
-        dedup.shingle_fingerprints(text),
+        == []
     )
 
 
 def _replay(texts: dict[int, str], threshold: float, policy: str = "earliest", quality=None):  # type: ignore[no-untyped-def]
-    pairs = {pk: _item(pk, text, (quality or {}).get(pk)) for pk, text in texts.items()}
-    return whatif.simulate_dedup(
-        [item for item, _ in pairs.values()],
+    from curation.text import exact_hash, exact_key
+
+    ids = sorted(texts)
+    signatures = {pk: dedup.signature_for_text(texts[pk]) for pk in ids}
+    stored = {
+        pk: whatif.Stored(
+            exact_hash=exact_hash(texts[pk]),
+            hashvalues=signatures[pk].hashvalues,
+            shingles=dedup.shingle_fingerprints(texts[pk]),
+            quality=(quality or {}).get(pk),
+        )
+        for pk in ids
+    }
+    loaded: list[int] = []
+
+    def load(wanted: list[int], full: bool) -> dict[int, whatif.Stored]:
+        if full:
+            loaded.extend(wanted)
+        return {pk: stored[pk] for pk in wanted}
+
+    found = whatif.replay_duplicates(
+        np.array(ids, dtype=np.int64),
+        np.array([exact_key(stored[pk].exact_hash) for pk in ids], dtype=np.int64),
+        np.ones(len(ids), dtype=bool),
+        dedup.unpack_sketches(b"".join(dedup.sketch(signatures[pk].hashvalues) for pk in ids)),
         threshold=threshold,
         policy=policy,
-        shingles_of=lambda ids: {pk: pairs[pk][1] for pk in ids},
+        load=load,
     )
+    alone = {pk: whatif.DupOutcome(pk, "") for pk in ids if pk not in found}
+    return {**alone, **found}, loaded
 
 
 def test_it_replays_clusters_in_id_order():
     base = paragraph(1)
     texts = {1: base, 2: variant(base, 2), 3: paragraph(9), 4: base.upper(), 5: variant(base, 3, edits=8)}
-    found = _replay(texts, 0.8)
+    found, loaded = _replay(texts, 0.8)
     assert found[1] == whatif.DupOutcome(1, "")
     assert found[2] == whatif.DupOutcome(1, "near_duplicate")
     assert found[3] == whatif.DupOutcome(3, "")
     assert found[4] == whatif.DupOutcome(1, "exact_duplicate")
     assert found[5] == whatif.DupOutcome(5, "")
-    looser = _replay(texts, 0.3)
+    assert 3 not in loaded, "a text with no candidate is never read in full"
+    looser, _ = _replay(texts, 0.3)
     assert looser[5] == whatif.DupOutcome(1, "near_duplicate")
 
 
 def test_it_lets_the_best_quality_item_take_a_cluster_over():
     base = paragraph(1)
-    found = _replay({1: base, 2: variant(base, 2)}, 0.8, policy="quality", quality={1: 0.2, 2: 0.9})
+    found, _ = _replay({1: base, 2: variant(base, 2)}, 0.8, policy="quality", quality={1: 0.2, 2: 0.9})
     assert found[2] == whatif.DupOutcome(2, "")
     assert found[1] == whatif.DupOutcome(2, "near_duplicate")
+
+
+def test_it_pairs_every_two_rows_that_share_a_band():
+    rng = np.random.default_rng(3)
+    matrix = rng.integers(0, 3, size=(60, 8)).astype(np.uint16)  # few values: many shared bands
+    bands = matrix.reshape(60, 4, 2)
+    expected = {
+        (i, j) for i in range(60) for j in range(i + 1, 60) if (bands[i] == bands[j]).all(axis=1).any()
+    }
+    assert expected
+    assert {tuple(p) for p in whatif.band_pairs(matrix.T.copy(), 4, 2).tolist()} == expected
+
+
+def test_it_keeps_only_the_pairs_whose_full_signatures_share_a_band():
+    # Same shingles (Jaccard 1), the same sketch, but full signatures that share no band: the
+    # pipeline's LSH never puts them side by side, so neither is a duplicate of the other.
+    shingles = dedup.shingle_fingerprints(paragraph(5))
+    first = np.arange(128, dtype=np.uint32)
+    second = first + np.uint32(1 << 16)  # different values, same low 16 bits
+    stored = {
+        pk: whatif.Stored(exact_hash=str(pk), quality=None, hashvalues=values, shingles=shingles)
+        for pk, values in ((1, first), (2, second))
+    }
+    found = whatif.replay_duplicates(
+        np.array([1, 2], dtype=np.int64),
+        np.array([1, 2], dtype=np.int64),
+        np.ones(2, dtype=bool),
+        dedup.unpack_sketches(dedup.sketch(first) + dedup.sketch(second)),
+        threshold=0.8,
+        policy="earliest",
+        load=lambda ids, full: {pk: stored[pk] for pk in ids},
+    )
+    assert found == {}
+    # With the first value the same the rows share a band, and the replay links them.
+    stored[2] = dataclasses.replace(stored[2], hashvalues=np.concatenate((first[:7], second[7:])))
+    found = whatif.replay_duplicates(
+        np.array([1, 2], dtype=np.int64),
+        np.array([1, 2], dtype=np.int64),
+        np.ones(2, dtype=bool),
+        dedup.unpack_sketches(dedup.sketch(first) + dedup.sketch(stored[2].hashvalues)),
+        threshold=0.8,
+        policy="earliest",
+        load=lambda ids, full: {pk: stored[pk] for pk in ids},
+    )
+    assert found[2] == whatif.DupOutcome(1, "near_duplicate")
