@@ -78,6 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="gunicorn worker class; default: sync for --threads 1, gthread otherwise",
     )
     p.add_argument("--access-log", action="store_true", help="write gunicorn's access log (to a temp file)")
+    p.add_argument(
+        "--submit-next",
+        action="store_true",
+        help='submit with "next": true and take the next lease from its answer (one request per judgment)',
+    )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
         "--database-url",
@@ -455,6 +460,7 @@ class Connection:
 class Run:
     target: int
     rate: float
+    submit_next: bool = False
     issued: int = 0
     done: int = 0
     exhausted: int = 0
@@ -472,6 +478,7 @@ class Run:
 
 async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Random) -> None:
     next_path = f"/api/v1/projects/{project_id}/next-task"
+    carried: dict[str, object] | None = None
     while run.issued < run.target:
         slot = run.issued
         run.issued += 1
@@ -480,24 +487,28 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
             delay = run.started + slot / run.rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        t0 = time.perf_counter()
-        try:
-            status, body = await conn.post(next_path, None)
-        except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-            run.error(f"next-task {type(exc).__name__}")
-            run.issued -= 1
-            await conn.close()
-            continue
-        run.latencies["next-task"].append(time.perf_counter() - t0)
-        if status == 204:
-            run.exhausted += 1
-            run.issued -= 1
-            return
-        if status != 200:
-            run.error(f"next-task HTTP {status}")
-            run.issued -= 1
-            continue
-        assignment = json.loads(body)
+        if carried is not None:
+            # The previous submit handed out this lease (--submit-next).
+            assignment, carried = carried, None
+        else:
+            t0 = time.perf_counter()
+            try:
+                status, body = await conn.post(next_path, None)
+            except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
+                run.error(f"next-task {type(exc).__name__}")
+                run.issued -= 1
+                await conn.close()
+                continue
+            run.latencies["next-task"].append(time.perf_counter() - t0)
+            if status == 204:
+                run.exhausted += 1
+                run.issued -= 1
+                return
+            if status != 200:
+                run.error(f"next-task HTTP {status}")
+                run.issued -= 1
+                continue
+            assignment = json.loads(body)
         submit_path = f"/api/v1/assignments/{assignment['assignment_id']}/submit"
         choice = rng.choices(CHOICES, CHOICE_WEIGHTS)[0]
         payload = {
@@ -507,6 +518,8 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
             # What a careful client sends, so a retried submit is never counted twice.
             "idempotency_key": f"bench-{assignment['assignment_id']}",
         }
+        if run.submit_next:
+            payload["next"] = True
         t0 = time.perf_counter()
         try:
             status, body = await conn.post(submit_path, payload)
@@ -518,6 +531,11 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
         run.latencies["submit"].append(time.perf_counter() - t0)
         if status == 201:
             run.done += 1
+            if run.submit_next:
+                carried = json.loads(body).get("next")
+                if carried is None:
+                    run.exhausted += 1
+                    break
             if run.done == run.target:
                 run.finished = time.perf_counter()
         else:
@@ -544,7 +562,7 @@ async def warm_up(port: int, tokens: list[str], requests: int) -> None:
 
 async def drive(args: argparse.Namespace, seeded: Seeded, gunicorn_pid: int) -> Run:
     await warm_up(args.port, seeded.tokens, max(8, args.workers * args.threads * 2))
-    run = Run(target=args.judgments, rate=args.rate)
+    run = Run(target=args.judgments, rate=args.rate, submit_next=args.submit_next)
     rng = random.Random(args.seed)
     meter = CpuMeter(gunicorn_pid, urlparse(args.database_url).path.lstrip("/"))
     meter.start()
@@ -593,7 +611,8 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
     rate = f"paced at {args.rate:g} judgments/s" if args.rate else "closed loop, no think time"
     lines = [
         f"judgments: {run.done} in {elapsed:.2f} s = {run.done / elapsed:.1f} judgments/s "
-        f"({args.annotators} annotators, {rate})",
+        f"({args.annotators} annotators, {rate}"
+        + (", submit with next: one request per judgment)" if args.submit_next else ")"),
         f"requests/s: {sum(len(v) for v in run.latencies.values()) / elapsed:.1f}",
         f"errors: {errors}" + (f" {dict(run.errors)}" if errors else ""),
         f"annotators that ran out of tasks: {run.exhausted}",

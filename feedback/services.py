@@ -228,7 +228,8 @@ _LEASE_INSERT_IF_FREE_SQL = (
 )
 _LEASE_INSERT_SQL += " RETURNING id"
 _SUBMIT_LEASE_SQL = (
-    "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, pr.overlap_k"  # noqa: S608
+    "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, t.project_id,"  # noqa: S608
+    " pr.overlap_k"
     f" FROM {_A} a JOIN {_T} t ON t.id = a.task_id JOIN {Project._meta.db_table} pr ON pr.id = t.project_id"
     " WHERE a.id = %s"
 )
@@ -500,7 +501,7 @@ def comparison_submit(
         lease = cursor.fetchone()
         if lease is None:
             raise NotFound(f"No assignment with id {assignment_id}")
-        owner_id, task_id, state, expires_at, left_side, is_gold, overlap_k = lease
+        owner_id, task_id, state, expires_at, left_side, is_gold, project_id, overlap_k = lease
         if owner_id != annotator.pk:
             raise PermissionDeniedError("This assignment belongs to another annotator")
         choice, strength, rationale, time_spent_ms, idempotency_key = _submit_input(
@@ -551,7 +552,9 @@ def comparison_submit(
                 raise Conflict("This comparison changed while you submitted it; take the next task")
             return replayed, False
         cursor.execute(_LEASE_CLOSE_SQL, [AssignmentState.SUBMITTED.value, now, assignment_id])
-    return Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [inserted[0], *values]), True
+    judgment = Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [inserted[0], *values])
+    judgment.task = ComparisonTask.from_db(connection.alias, ["id", "project_id"], [task_id, project_id])
+    return judgment, True
 
 
 def assignment_skip(

@@ -731,3 +731,56 @@ def test_it_generates_the_schema_without_warnings(tmp_path: Path):
     # --fail-on-warn turns any guess drf-spectacular had to make into a failure.
     call_command("spectacular", validate=True, fail_on_warn=True, file=str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").read_text().startswith("openapi:")
+
+
+# --- Submit and take the next task in one request --------------------------------------------
+
+
+def test_it_hands_out_the_next_lease_with_a_submit_when_asked(project, alice):
+    make_task(project, priority=2)
+    second = make_task(project, priority=1)
+    client = client_for(alice)
+    payload = next_task(client, project)
+    response = client.post(submit_url(payload["assignment_id"]), {"choice": "a", "next": True}, format="json")
+    assert response.status_code == 201, response.content
+    lease = response.json()["next"]
+    assert lease["task_id"] == second.pk and lease["prompt"] == second.prompt.text
+    # It is a real lease: next-task gives the same one back, and it takes the judgment.
+    assert next_task(client, project)["assignment_id"] == lease["assignment_id"]
+    last = client.post(submit_url(lease["assignment_id"]), {"choice": "b", "next": True}, format="json")
+    assert last.status_code == 201 and last.json()["next"] is None
+    assert Judgment.objects.count() == 2
+
+
+def test_it_leaves_next_out_unless_asked(project, alice):
+    make_task(project)
+    make_task(project)
+    client = client_for(alice)
+    payload = next_task(client, project)
+    response = client.post(submit_url(payload["assignment_id"]), {"choice": "a"}, format="json")
+    assert "next" not in response.json()
+    assert Assignment.objects.filter(annotator=alice, state=AssignmentState.ACTIVE).count() == 0
+
+
+def test_it_refuses_a_next_that_is_not_a_boolean(project, alice):
+    make_task(project)
+    client = client_for(alice)
+    payload = next_task(client, project)
+    response = client.post(
+        submit_url(payload["assignment_id"]), {"choice": "a", "next": "yes"}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["field"] == "next"
+    assert not Judgment.objects.exists()
+
+
+def test_it_keeps_the_judgment_when_no_next_lease_can_be_given(project, alice):
+    make_task(project)
+    make_task(project)
+    client = client_for(alice)
+    payload = next_task(client, project)
+    project.compare_enabled = False
+    project.save()
+    response = client.post(submit_url(payload["assignment_id"]), {"choice": "a", "next": True}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["next"] is None and "turned off" in response.json()["next_error"]
+    assert Judgment.objects.filter(annotator=alice).count() == 1
