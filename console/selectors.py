@@ -668,72 +668,78 @@ def _thresholds_preview(
     project: Project, cfg: CurationSettings, proposed: ThresholdsInput
 ) -> ThresholdsPreview:
     query = _preview_query(project, proposed)
+    # Each row's causes as bits (2i: cause i newly fails, 2i + 1: it newly passes), so the
+    # database evaluates every condition once a row and then groups a few small values.
+    bits = [
+        Case(When(condition, then=Value(1 << (2 * i + j))), default=Value(0))
+        for i, cause in enumerate(query.causes)
+        for j, condition in enumerate((cause.failing, cause.passing))
+        if condition is not None
+    ]
+    per_row = query.rows.annotate(
+        was=F("decision__status"), becomes=F("new_status"), causes=reduce(operator.add, bits, Value(0))
+    ).values("was", "becomes", "causes")
+    sql, params = per_row.query.sql_with_params()
+    # Django compiled the inner query and keeps its values in params; only that text goes in.
+    grouping = f"SELECT was, becomes, causes, COUNT(*) FROM ({sql}) AS per_row GROUP BY was, becomes, causes"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(grouping, params)
+        groups: list[tuple[str, str, int, int]] = cursor.fetchall()
+
+    transitions: Counter[tuple[str, str]] = Counter()
+    failing: Counter[str] = Counter()
+    passing: Counter[str] = Counter()
+    for was, becomes, mask, n in groups:
+        if was == becomes:
+            continue
+        transitions[(was, becomes)] += n
+        for i, cause in enumerate(query.causes):
+            failing[cause.name] += n if mask >> (2 * i) & 1 else 0
+            passing[cause.name] += n if mask >> (2 * i + 1) & 1 else 0
+        if not mask:
+            # A change no rule and no cluster explains: an item waiting in a running
+            # re-curation, or one decided under other settings than the ones in force.
+            label = "curation in progress" if was == Status.PENDING else "decided under other settings"
+            (failing if becomes == Status.REJECTED else passing)[label] += n
+
     changed = ~Q(decision__status=F("new_status"))
-    # Changes no rule and no cluster explains: an item waiting in a running re-curation
-    # (pending now), or one decided under other settings than the ones in force.
-    unnamed = ~cast(Q, _any([cause.either for cause in query.causes])) if query.causes else Q()
-    counts: dict[str, Any] = {"n": Count("pk"), "unnamed": Count("pk", filter=unnamed)}
-    for i, cause in enumerate(query.causes):
-        if cause.failing is not None:
-            counts[f"fail{i}"] = Count("pk", filter=cause.failing)
-        if cause.passing is not None:
-            counts[f"pass{i}"] = Count("pk", filter=cause.passing)
-    groups = list(query.rows.values("decision__status", "new_status").annotate(**counts).order_by())
-
-    items = sum(g["n"] for g in groups)
-    moved = [g for g in groups if g["decision__status"] != g["new_status"]]
-    tallies: dict[str, RulePreview] = {}
-    examples: list[tuple[str, Q]] = []
-
-    def tally(name: str, condition: Q, failing: int, passing: int) -> None:
-        if not failing and not passing:
-            return
-        found = tallies.setdefault(name, RulePreview(name, 0, 0, 0, examples=[]))
-        found.newly_failing += failing
-        found.newly_passing += passing
-        found.status_changes += failing + passing
-        examples.append((name, condition))
-
-    for i, cause in enumerate(query.causes):
-        tally(
-            cause.name,
-            cause.either,
-            sum(g.get(f"fail{i}", 0) for g in moved),
-            sum(g.get(f"pass{i}", 0) for g in moved),
-        )
-    for label, first in (("curation in progress", True), ("decided under other settings", False)):
-        mine = [g for g in moved if (g["decision__status"] == Status.PENDING) is first]
-        pending = Q(decision__status=Status.PENDING)
-        tally(
-            label,
-            unnamed & (pending if first else ~pending),
-            sum(g["unnamed"] for g in mine if g["new_status"] == Status.REJECTED),
-            sum(g["unnamed"] for g in mine if g["new_status"] != Status.REJECTED),
-        )
-
-    picked: dict[str, list[tuple[int, str, str]]] = {
+    explained = _any([cause.either for cause in query.causes])
+    unnamed = ~explained if explained is not None else Q()
+    conditions = {cause.name: cause.either for cause in query.causes}
+    conditions["curation in progress"] = unnamed & Q(decision__status=Status.PENDING)
+    conditions["decided under other settings"] = unnamed & ~Q(decision__status=Status.PENDING)
+    picked = {
         name: list(
-            query.rows.filter(changed & condition)
+            query.rows.filter(changed & conditions[name])
             .order_by("decision_id")
             .values_list("decision_id", "decision__status", "new_status")[:EXAMPLES_PER_RULE]
         )
-        for name, condition in examples
+        for name in failing | passing
     }
     texts = {
         d.pk: d
         for d in CurationDecision.objects.filter(
-            id__in=[pk for found in picked.values() for pk, _, _ in found]
+            id__in=[pk for rows in picked.values() for pk, _, _ in rows]
         ).select_related("prompt", "response")
     }
-    for name, found in picked.items():
-        tallies[name].examples = [
-            PreviewExample(
-                id=pk, kind=texts[pk].kind, excerpt=texts[pk].item.text[:160], before=before, after=after
-            )
-            for pk, before, after in found
-            if pk in texts
-        ]
+    rule_rows = [
+        RulePreview(
+            name=name,
+            newly_failing=failing[name],
+            newly_passing=passing[name],
+            status_changes=failing[name] + passing[name],
+            examples=[
+                PreviewExample(
+                    id=pk, kind=texts[pk].kind, excerpt=texts[pk].item.text[:160], before=before, after=after
+                )
+                for pk, before, after in rows
+                if pk in texts
+            ],
+        )
+        for name, rows in picked.items()
+    ]
 
+    items = sum(n for _, _, _, n in groups)
     # Each measurement is one item's; counting beats finding the items with none.
     not_curated = Prompt.objects.filter(project=project).count()
     not_curated += Response.objects.filter(project=project).count() - items
@@ -741,12 +747,11 @@ def _thresholds_preview(
     limits = {kind: whatif.thresholds_with(kind, proposed.rule_overrides.get(kind)) for kind in KINDS}
     return ThresholdsPreview(
         items=items,
-        changed=sum(g["n"] for g in moved),
+        changed=sum(transitions.values()),
         transitions=sorted(
-            ((g["decision__status"], g["new_status"], g["n"]) for g in moved),
-            key=lambda t: (-t[2], t[0], t[1]),
+            ((a, b, n) for (a, b), n in transitions.items()), key=lambda t: (-t[2], t[0], t[1])
         ),
-        rules=sorted(tallies.values(), key=lambda r: (-r.status_changes, r.name)),
+        rules=sorted(rule_rows, key=lambda r: (-r.status_changes, r.name)),
         not_curated=not_curated,
         changed_fields={kind: whatif.changed_fields(current[kind], limits[kind]) for kind in KINDS},
         near_dup_changed=proposed.near_dup_threshold != cfg.near_dup_threshold,
