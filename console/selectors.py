@@ -48,7 +48,7 @@ from flywheel.models import AuditLog, Role, User
 from training.models import Deployment, ModelKind, ModelVersion, VersionStatus
 from training.selectors import deployment_history, version_lineage, versions_for
 from training.services import active_deployment
-from workers.models import PipelineRun
+from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, RunStatus
 
 PAGE_SIZE = 50
 
@@ -1044,6 +1044,77 @@ def deployments_for(*, project: Project) -> QuerySet[Deployment]:
 
 def version_get(*, version_id: int) -> ModelVersion | None:
     return ModelVersion.objects.filter(pk=version_id).select_related("project", "snapshot").first()
+
+
+# --- Pipeline runs ---------------------------------------------------------------------------
+
+
+@dataclass
+class StepRow:
+    name: str
+    status: str
+    seconds: float | None
+    attempts: int
+    note: str
+    error: str
+
+
+@dataclass
+class RunRow:
+    run: PipelineRun
+    steps: list[StepRow]
+
+    @property
+    def seconds(self) -> float | None:
+        run = self.run
+        if run.started_at is None:
+            return None
+        return ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
+
+    @property
+    def retryable(self) -> bool:
+        return self.run.status == RunStatus.FAILED
+
+
+def _step_seconds(step: dict[str, Any]) -> float | None:
+    if step.get("seconds") is not None:
+        return float(step["seconds"])
+    # A failed step records when it stopped, not for how long it ran.
+    started, finished = step.get("started_at"), step.get("finished_at")
+    if started and finished:
+        return (datetime.fromisoformat(str(finished)) - datetime.fromisoformat(str(started))).total_seconds()
+    return None
+
+
+def pipeline_runs_page(*, project: Project, page: str | int | None) -> tuple[Page, list[RunRow]]:
+    """A project's retraining runs, newest first, a page at a time, with each step's outcome
+    and duration."""
+    runs = PipelineRun.objects.filter(project=project).select_related(
+        "snapshot", "reward_version", "policy_version", "retry_of"
+    )
+    found = paginate(runs.order_by("-created_at", "-id"), page, per_page=20)
+    rows = [
+        RunRow(
+            run=run,
+            steps=[
+                StepRow(
+                    name=str(step.get("name", "")),
+                    status=str(step.get("status", "")),
+                    seconds=_step_seconds(step),
+                    attempts=int(step.get("attempts") or 0),
+                    note=str(step.get("note") or ""),
+                    error=str(step.get("error") or ""),
+                )
+                for step in run.steps
+            ],
+        )
+        for run in found.object_list
+    ]
+    return found, rows
+
+
+def pipeline_run_active(*, project: Project) -> PipelineRun | None:
+    return PipelineRun.objects.filter(project=project, status__in=ACTIVE_RUN_STATUSES).first()
 
 
 # --- Overview --------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ urlpatterns = [
     path(P + "models", views.models, name="console-models"),
     path(P + "models/<int:version_id>/promote", views.model_promote, name="console-model-promote"),
     path(P + "models/<int:version_id>/rollback", views.model_rollback, name="console-model-rollback"),
+    # Pipeline runs
+    path(P + "pipeline", views.pipeline, name="console-pipeline"),
+    path(P + "pipeline/run", views.pipeline_run_now, name="console-pipeline-run"),
+    path(P + "pipeline/<int:run_id>/retry", views.pipeline_retry, name="console-pipeline-retry"),
     # Audit log
     path("audit", views.audit, name="console-audit"),
 ]

@@ -25,6 +25,8 @@ from flywheel.models import Role, User
 from flywheel.roles import CURATORS, current_user, role_required
 from training import services as training_services
 from training.models import ModelKind
+from workers import pipeline as workers_pipeline
+from workers.models import PipelineRun
 
 curator = role_required(*CURATORS)
 admin_only = role_required(Role.ADMIN)
@@ -721,6 +723,54 @@ def model_promote(request: HttpRequest, project_id: int, version_id: int) -> Htt
 @curator
 def model_rollback(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
     return _confirm(request, project_id, version_id, "rollback")
+
+
+# --- Pipeline runs ---------------------------------------------------------------------------
+
+
+@require_GET
+@curator
+def pipeline(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(project_id)
+    page, rows = selectors.pipeline_runs_page(project=project, page=request.GET.get("page"))
+    return _render(
+        request,
+        "console/pipeline.html",
+        project,
+        "pipeline",
+        page=page,
+        rows=rows,
+        active=selectors.pipeline_run_active(project=project),
+    )
+
+
+@require_POST
+@curator
+def pipeline_run_now(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(project_id)
+    try:
+        run = workers_pipeline.pipeline_run_start(
+            project=project, trigger="console", actor=current_user(request)
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Started pipeline run {run.pk}.")
+    return redirect("console-pipeline", project_id=project.pk)
+
+
+@require_POST
+@curator
+def pipeline_retry(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    project = _project(project_id)
+    failed = get_object_or_404(PipelineRun, pk=run_id, project=project)
+    try:
+        run = workers_pipeline.pipeline_run_retry(run=failed, actor=current_user(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Started pipeline run {run.pk}, a retry of run {failed.pk}.")
+    return redirect("console-pipeline", project_id=project.pk)
 
 
 # --- Audit log -------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from django.utils import timezone
 
 from curation import services
 from curation.models import CurationDecision
@@ -12,6 +15,7 @@ from curation.tests.factories import add_demo, add_prompt, paragraph, variant
 from feedback.models import Project, Prompt, Response
 from training import services as training_services
 from training.models import ModelKind, ModelVersion
+from workers.models import PipelineRun, RunStatus
 
 
 @dataclass
@@ -78,3 +82,29 @@ def promoted_reward_models(project: Project, folder: Path) -> tuple[ModelVersion
         assert training_services.model_promote_if_better(version=version, against_metrics=previous).passed
         versions.append(version)
     return versions[0], versions[1]
+
+
+def failed_pipeline_run(project: Project) -> PipelineRun:
+    """A run that snapshotted, then failed training the reward model twice."""
+    started = timezone.now() - timedelta(minutes=5)
+    return PipelineRun.objects.create(
+        project=project,
+        trigger="schedule",
+        status=RunStatus.FAILED,
+        started_at=started,
+        finished_at=started + timedelta(seconds=95),
+        error="reward: CUDA out of memory <script>alert(1)</script>",
+        log="10:00:00 snapshot: done (v3)\n10:01:35 reward: FAILED: CUDA out of memory\n",
+        steps=[
+            {"name": "snapshot", "status": "done", "seconds": 12.5, "attempts": 1, "note": "v3"},
+            {
+                "name": "reward",
+                "status": "failed",
+                "attempts": 2,
+                "started_at": (started + timedelta(seconds=13)).isoformat(),
+                "finished_at": (started + timedelta(seconds=95)).isoformat(),
+                "error": "CUDA out of memory",
+            },
+            {"name": "policy", "status": "pending"},
+        ],
+    )

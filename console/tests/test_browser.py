@@ -9,7 +9,7 @@ from django.db.models import F
 from playwright.sync_api import Page, expect
 
 from console.selectors import SAME_SIDE_MIN_VOTES
-from console.tests.factories import curated_project, promoted_reward_models
+from console.tests.factories import curated_project, failed_pipeline_run, promoted_reward_models
 from curation import services as curation_services
 from curation.models import CurationDecision, Snapshot, Status
 from feedback.models import Judgment, Project
@@ -18,6 +18,7 @@ from flywheel.models import AuditLog, User
 from flywheel.tests.browser import VIEWPORT, log_in, screenshot
 from training.models import ModelKind, ModelVersion
 from training.services import active_deployment
+from workers.models import PipelineRun
 
 pytestmark = pytest.mark.browser
 
@@ -268,6 +269,7 @@ def test_it_lays_out_the_other_pages_at_1280_px(
     world = curated_project(project)
     promoted_reward_models(project, tmp_path)
     pii = world.decision(world.prompts[6])
+    failed_pipeline_run(project)
     for _ in range(SAME_SIDE_MIN_VOTES):
         Judgment.objects.create(
             task=make_task(project), annotator=alice, choice="a", left_side="a", time_spent_ms=900
@@ -278,12 +280,21 @@ def test_it_lays_out_the_other_pages_at_1280_px(
         ("console-item", f"/console/p/{project.pk}/items/{pii.pk}"),
         ("console-annotators", f"/console/p/{project.pk}/annotators"),
         ("console-audit", "/console/audit"),
+        ("console-pipeline", f"/console/p/{project.pk}/pipeline"),
     ):
         page.goto(url)
         _no_sideways_scroll(page)
         screenshot(page, name)
     page.goto(f"/console/p/{project.pk}/items/{pii.pk}")
     expect(page.get_by_test_id("item-text").locator("mark.pii")).to_have_text("jane.doe@example.com")
+    # Retry the failed pipeline run.
+    page.goto(f"/console/p/{project.pk}/pipeline")
+    failed = PipelineRun.objects.get(project=project)
+    page.get_by_role("button", name=f"Retry #{failed.pk}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"a retry of run {failed.pk}")
+    retry = PipelineRun.objects.get(project=project, retry_of=failed)
+    assert AuditLog.objects.get(action="pipeline.start").actor == carol
+    expect(page.get_by_test_id("active-run")).to_contain_text(f"Run {retry.pk} is queued")
     # Exclude alice's judgments from the annotators page, with a reason.
     page.goto(f"/console/p/{project.pk}/annotators")
     row = page.locator("tr[data-user='alice']")

@@ -55,6 +55,7 @@ def pages(project: Project, world) -> list[str]:  # type: ignore[no-untyped-def]
         reverse("console-annotators", args=[p]),
         reverse("console-snapshots", args=[p]),
         reverse("console-models", args=[p]),
+        reverse("console-pipeline", args=[p]),
         reverse("console-audit"),
     ]
 

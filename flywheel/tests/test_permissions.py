@@ -178,6 +178,10 @@ TABLE: dict[str, list[Rule]] = {
         Rule("GET", CONSOLE),
         Rule("POST", (LOGIN, 403, 409, 409), body={"reason": "regression"}),
     ],
+    "console-pipeline": [Rule("GET", CONSOLE)],
+    # The world's run succeeded: a retry is refused with a message, after the role check.
+    "console-pipeline-run": [Rule("POST", CONSOLE_POST)],
+    "console-pipeline-retry": [Rule("POST", CONSOLE_POST)],
     "console-audit": [Rule("GET", CONSOLE)],
 }
 
