@@ -20,9 +20,22 @@ import numpy as np
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, DateField, F, Max, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    DateField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 
 from console import whatif
@@ -496,13 +509,79 @@ def _replayed_duplicates(cfg: CurationSettings, threshold: float) -> dict[int, s
     )
 
 
-def _replay(project_id: int, threshold: float, policy: str) -> dict[int, str]:
-    rows = _fetch(
-        Measurement.objects.filter(project_id=project_id)
+def _sketches(project_id: int, kind: str) -> tuple[np.ndarray[Any, Any], ...]:
+    """Ids (ascending), exact keys, whether each has one, and sketches of a project's measured
+    items of one kind, as arrays."""
+    rows = (
+        Measurement.objects.filter(project_id=project_id, kind=kind)
         .order_by("decision_id")
-        .values_list("decision_id", "kind", "exact_key", "minhash_sketch")
+        .annotate(
+            key=Coalesce("exact_key", Value(0)),
+            keyed=ExpressionWrapper(Q(exact_key__isnull=False), BooleanField()),
+        )
+        .values_list("decision_id", "key", "keyed", "minhash_sketch")
+    )
+    if connection.vendor == "postgresql":
+        found = _copied(rows)
+        if found is not None:
+            return found
+    fetched = _fetch(rows)
+    return (
+        np.fromiter((row[0] for row in fetched), dtype=np.int64, count=len(fetched)),
+        np.fromiter((row[1] for row in fetched), dtype=np.int64, count=len(fetched)),
+        np.fromiter((row[2] for row in fetched), dtype=bool, count=len(fetched)),
+        dedup.unpack_sketches(b"".join(bytes(row[3]) for row in fetched), SCHEME.num_perm),
     )
 
+
+# One row of `COPY (decision_id, key, keyed, minhash_sketch) TO STDOUT (FORMAT BINARY)`: the
+# field count, then each field's length and value, big-endian; the sketch is little-endian.
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("id_length", ">i4"),
+        ("id", ">i8"),
+        ("key_length", ">i4"),
+        ("key", ">i8"),
+        ("keyed_length", ">i4"),
+        ("keyed", "u1"),
+        ("sketch_length", ">i4"),
+        ("sketch", "<u2", (SCHEME.num_perm,)),
+    ]
+)
+_COPY_HEADER = 19  # signature (11 bytes), flags and header extension length (4 each)
+
+
+def _copied(rows: QuerySet[Any]) -> tuple[np.ndarray[Any, Any], ...] | None:
+    """The rows through PostgreSQL's binary COPY, read as one numpy array: a third of the time
+    fetching 100,000 rows as Python tuples takes. None if a row is not the expected shape (a
+    sketch of another length), for the caller to fetch them the ordinary way."""
+    sql, params = rows.query.sql_with_params()
+    # Django compiled the query and keeps its values in params; only that text goes in.
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT BINARY)"
+    data = bytearray()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+        for block in copy:
+            data += block
+    body = len(data) - _COPY_HEADER - 2  # the trailer is a field count of -1
+    extension = int.from_bytes(data[15:19], "big")
+    if extension or body % _COPY_ROW.itemsize:
+        return None
+    found = np.frombuffer(bytes(data), dtype=_COPY_ROW, count=body // _COPY_ROW.itemsize, offset=_COPY_HEADER)
+    expected = {
+        "fields": 4,
+        "id_length": 8,
+        "key_length": 8,
+        "keyed_length": 1,
+        "sketch_length": 2 * SCHEME.num_perm,
+    }
+    if any((found[name] != value).any() for name, value in expected.items()):
+        return None
+    return found["id"].astype(np.int64), found["key"].astype(np.int64), found["keyed"] != 0, found["sketch"]
+
+
+def _replay(project_id: int, threshold: float, policy: str) -> dict[int, str]:
     def load(ids: list[int], full: bool) -> dict[int, whatif.Stored]:
         if not ids:
             return {}
@@ -527,14 +606,14 @@ def _replay(project_id: int, threshold: float, policy: str) -> dict[int, str]:
 
     duplicates: dict[int, str] = {}
     for kind in KINDS:
-        mine = [row for row in rows if row[1] == kind]
-        if not mine:
+        ids, keys, keyed, sketches = _sketches(project_id, kind)
+        if not len(ids):
             continue
         outcomes = whatif.replay_duplicates(
-            np.fromiter((row[0] for row in mine), dtype=np.int64, count=len(mine)),
-            np.fromiter((row[2] or 0 for row in mine), dtype=np.int64, count=len(mine)),
-            np.fromiter((row[2] is not None for row in mine), dtype=bool, count=len(mine)),
-            dedup.unpack_sketches(b"".join(bytes(row[3]) for row in mine), SCHEME.num_perm),
+            ids,
+            keys,
+            keyed,
+            sketches,
             threshold=threshold,
             policy=policy,
             load=load,

@@ -249,3 +249,17 @@ def test_it_judges_stored_measurements_in_sql_exactly_as_evaluate_would(project,
             if name in rules.failed_rules(rules.evaluate(text, limits[kind], kind=kind))  # type: ignore[arg-type]
         }
         assert in_sql == expected, name
+
+
+def test_it_reads_the_sketches_the_same_through_copy_as_row_by_row(project, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("binary COPY is PostgreSQL's")
+    curated_project(project)
+    copied = selectors._sketches(project.pk, "prompt")
+    monkeypatch.setattr(selectors, "_copied", lambda rows: None)
+    fetched = selectors._sketches(project.pk, "prompt")
+    assert len(copied[0]) == CurationDecision.objects.filter(project=project, kind="prompt").count()
+    for a, b in zip(copied, fetched, strict=True):
+        assert a.dtype == b.dtype and (a == b).all()
