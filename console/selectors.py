@@ -490,7 +490,7 @@ class _Cause:
         return cast(Q, _any([self.failing, self.passing]))
 
 
-def _replayed_duplicates(cfg: CurationSettings, threshold: float) -> dict[int, str]:
+def duplicates_after_recuration(*, cfg: CurationSettings, threshold: float) -> dict[int, str]:
     """The items a full re-curation at `threshold` would make duplicates, with their reason
     ("exact_duplicate" or "near_duplicate"): whatif.replay_duplicates, per kind, over the
     stored sketches.
@@ -498,7 +498,8 @@ def _replayed_duplicates(cfg: CurationSettings, threshold: float) -> dict[int, s
     Cached under everything the replay reads: the settings' dedup_seq moves on with every
     item the pipeline decides (and so with every signature, exact hash and quality score it
     stores), and the count of measurements with every item removed or measured apart from
-    the pipeline. Previews of rule limits at the threshold in force then skip the replay.
+    the pipeline. Previews of rule limits at the threshold in force then skip the replay, and
+    console.tasks.preview_warm computes it ahead when a curator opens the thresholds page.
     """
     measured = Measurement.objects.filter(project_id=cfg.project_id).count()
     # index_epoch rather than the project id: a recreated database never reads another's entry.
@@ -660,7 +661,7 @@ def _preview_query(project: Project, proposed: ThresholdsInput) -> _PreviewQuery
     current = {kind: whatif.thresholds_with(kind, (cfg.rule_overrides or {}).get(kind)) for kind in KINDS}
     limits = {kind: whatif.thresholds_with(kind, proposed.rule_overrides.get(kind)) for kind in KINDS}
 
-    duplicates = _replayed_duplicates(cfg, proposed.near_dup_threshold)
+    duplicates = duplicates_after_recuration(cfg=cfg, threshold=proposed.near_dup_threshold)
     now_duplicate = set(
         CurationDecision.objects.filter(project=project, cluster_representative__isnull=False)
         .exclude(cluster_representative_id=F("id"))

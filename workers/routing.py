@@ -18,6 +18,8 @@ _PREFIX_QUEUE = {
     "training.": "training",
     "inference.": "inference",
     "workers.": "default",
+    # The console's threshold preview replays duplicate detection: CPU work over signatures.
+    "console.": "curation",
 }
 
 

@@ -26,3 +26,11 @@ def _fresh_index_cache() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _exports_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.EXPORT_DIR = tmp_path / "exports"
+
+
+@pytest.fixture(autouse=True)
+def _no_preview_warm_tasks(monkeypatch):  # type: ignore[no-untyped-def]
+    """Opening the thresholds page queues a Celery task; no worker runs here to take it."""
+    from console import tasks
+
+    monkeypatch.setattr(tasks.preview_warm, "delay", lambda project_id: None)

@@ -263,3 +263,36 @@ def test_it_reads_the_sketches_the_same_through_copy_as_row_by_row(project, monk
     assert len(copied[0]) == CurationDecision.objects.filter(project=project, kind="prompt").count()
     for a, b in zip(copied, fetched, strict=True):
         assert a.dtype == b.dtype and (a == b).all()
+
+
+def test_it_warms_the_duplicate_replay_when_the_thresholds_page_opens(project, carol, monkeypatch):
+    from django.core.cache import cache
+    from django.test import Client
+    from django.urls import reverse
+
+    from console import tasks
+
+    curated_project(project)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.preview_warm, "delay", queued.append)
+    cache.delete(f"console:preview-warm-queued:{project.pk}")
+    c = Client()
+    c.force_login(carol)
+    for _ in range(2):
+        assert c.get(reverse("console-thresholds", args=[project.pk])).status_code == 200
+    assert queued == [project.pk], "one task for two page loads"
+
+    tasks.preview_warm(project.pk)  # what the worker runs
+    monkeypatch.setattr(whatif, "replay_duplicates", lambda *a, **k: pytest.fail("replayed again"))
+    preview = selectors.thresholds_preview(
+        project=project,
+        proposed=ThresholdsInput(rule_overrides={"prompt": {"min_words": 4}}, near_dup_threshold=0.8),
+    )
+    assert preview.changed == 2
+    # A new decision moves the dedup state on: the next preview replays again.
+    add_prompt(project, "A brand new prompt about rivers and stones and the sea.")
+    curation_services.project_curate(project_id=project.pk)
+    with pytest.raises(pytest.fail.Exception, match="replayed again"):
+        selectors.thresholds_preview(
+            project=project, proposed=ThresholdsInput(rule_overrides={}, near_dup_threshold=0.8)
+        )
