@@ -879,10 +879,6 @@ def last_runs(*, project: Project, limit: int = 5) -> QuerySet[CurationRun]:
 
 # --- Annotators ------------------------------------------------------------------------------
 
-# An annotator who picks the left-hand response this often (or this rarely), over at least
-# SAME_SIDE_MIN_VOTES A/B votes, is probably not reading: sides are drawn at random per lease.
-SAME_SIDE_SHARE = 0.9
-SAME_SIDE_MIN_VOTES = 20
 # A median under this many seconds per comparison is faster than two responses can be read.
 FAST_MEDIAN_SECONDS = 4.0
 FAST_MIN_JUDGMENTS = 10
@@ -892,8 +888,6 @@ THROUGHPUT_DAYS = 7
 @dataclass
 class AnnotatorRow:
     stats: AnnotatorStats
-    left_share: float | None
-    side_votes: int
     recent: int
     flags: list[str]
 
@@ -937,36 +931,28 @@ def annotator_rows(*, project: Project) -> list[AnnotatorRow]:
         ).encode()
     ).hexdigest()[:16]
     hour = timezone.now().strftime("%Y%m%d%H")
-    key = f"console:annotators:{project.pk}:{_judgment_state(project)}:{people}:{hour}"
+    # v2: the side flag follows feedback's binomial test; rows cached under v1 used a share cut-off.
+    key = f"console:annotators:v2:{project.pk}:{_judgment_state(project)}:{people}:{hour}"
     return list(_cached(key, lambda: _annotator_rows(project)))
 
 
 def _annotator_rows(project: Project) -> list[AnnotatorRow]:
     since = timezone.now() - timedelta(days=THROUGHPUT_DAYS)
-    picked_left = Q(choice="a", left_side="a") | Q(choice="b", left_side="b")
-    sided = Q(choice__in=["a", "b"]) & ~Q(left_side="")
-    counts = {
-        row["annotator_id"]: row
-        for row in Judgment.objects.filter(task__project=project)
+    recent = dict(
+        Judgment.objects.filter(task__project=project, created_at__gte=since)
         .values("annotator_id")
-        .annotate(
-            sided=Count("id", filter=sided),
-            left=Count("id", filter=sided & picked_left),
-            recent=Count("id", filter=Q(created_at__gte=since)),
-        )
-    }
+        .annotate(n=Count("id"))
+        .values_list("annotator_id", "n")
+    )
     rows = []
     for stats in annotator_stats(project=project):
-        row = counts.get(stats.user_id, {"sided": 0, "left": 0, "recent": 0})
-        share = row["left"] / row["sided"] if row["sided"] else None
         flags = []
         if stats.flagged:
             flags.append("low trust")
-        if (
-            share is not None
-            and row["sided"] >= SAME_SIDE_MIN_VOTES
-            and not (1 - SAME_SIDE_SHARE < share < SAME_SIDE_SHARE)
-        ):
+        # The side flag is feedback's position-bias test (the one that also discounts trust), not
+        # a cut-off of our own: the page must flag exactly the people whose votes lose weight.
+        if stats.side_driven and stats.left_share is not None:
+            share = stats.left_share
             flags.append(f"picks the {'left' if share >= 0.5 else 'right'} side {max(share, 1 - share):.0%}")
         if (
             stats.median_seconds is not None
@@ -974,11 +960,7 @@ def _annotator_rows(project: Project) -> list[AnnotatorRow]:
             and stats.median_seconds < FAST_MEDIAN_SECONDS
         ):
             flags.append(f"median {stats.median_seconds:.1f} s per comparison")
-        rows.append(
-            AnnotatorRow(
-                stats=stats, left_share=share, side_votes=row["sided"], recent=row["recent"], flags=flags
-            )
-        )
+        rows.append(AnnotatorRow(stats=stats, recent=recent.get(stats.user_id, 0), flags=flags))
     return rows
 
 

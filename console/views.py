@@ -20,6 +20,7 @@ from console.highlight import highlight_spans
 from curation import services as curation_services
 from curation import snapshots as curation_snapshots
 from curation.models import CurationDecision, Snapshot, Status
+from feedback import metrics as feedback_metrics
 from feedback.models import Project
 from flywheel.errors import DomainError, InvalidInput
 from flywheel.models import Role, User
@@ -511,8 +512,8 @@ def _annotators_page(
         status=status,
         rows=selectors.annotator_rows(project=project),
         error=error,
-        same_side=selectors.SAME_SIDE_SHARE,
-        same_side_min=selectors.SAME_SIDE_MIN_VOTES,
+        side_alpha=feedback_metrics.POSITION_ALPHA,
+        side_min=feedback_metrics.POSITION_MIN_SIDED,
         fast_seconds=selectors.FAST_MEDIAN_SECONDS,
         days=selectors.THROUGHPUT_DAYS,
     )

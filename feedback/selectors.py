@@ -168,6 +168,7 @@ class AnnotatorStats:
     is_active: bool
     judgments_excluded: bool
     left_share: float | None = None  # of A/B choices made with a known side
+    sided: int = 0  # A/B choices made with a known side: what left_share and side_driven are over
     side_driven: float = 0.0  # the share of choices that followed the side; 0 unless significant
 
 
@@ -198,6 +199,7 @@ def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
                 is_active=user.is_active,
                 judgments_excluded=user.judgments_excluded,
                 left_share=ev.left / ev.sided if ev.sided else None,
+                sided=ev.sided,
                 side_driven=ev.side_driven,
             )
         )

@@ -8,10 +8,10 @@ import pytest
 from django.db.models import F
 from playwright.sync_api import Page, expect
 
-from console.selectors import SAME_SIDE_MIN_VOTES
 from console.tests.factories import curated_project, failed_pipeline_run, promoted_reward_models
 from curation import services as curation_services
 from curation.models import CurationDecision, Snapshot, Status
+from feedback.metrics import POSITION_MIN_SIDED
 from feedback.models import Judgment, Project
 from feedback.tests.factories import PASSWORD, make_task
 from flywheel.models import AuditLog, User
@@ -270,7 +270,7 @@ def test_it_lays_out_the_other_pages_at_1280_px(
     promoted_reward_models(project, tmp_path)
     pii = world.decision(world.prompts[6])
     failed_pipeline_run(project)
-    for _ in range(SAME_SIDE_MIN_VOTES):
+    for _ in range(POSITION_MIN_SIDED):
         Judgment.objects.create(
             task=make_task(project), annotator=alice, choice="a", left_side="a", time_spent_ms=900
         )
