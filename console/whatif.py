@@ -13,15 +13,16 @@ Both parts give the answer the pipeline will give, not an estimate:
   only from N words") is a comparison like any other, so no text is ever measured again.
 * Near duplicates. A re-curation resets every item to pending and the pipeline decides them
   again in id order: an item joins the cluster of the earliest decided item with the same
-  exact hash, or else of the decided item with the highest verified Jaccard among its LSH
-  candidates (ties broken as dedup.find_matches breaks them), and the project's
-  representative policy decides who represents the merged cluster. replay_duplicates replays
+  exact hash, or else the clusters of all the decided items among its LSH candidates that
+  verify, merged into one, and the project's representative policy decides who represents
+  the merged cluster. replay_duplicates replays
   exactly that with the LSH banding the pipeline uses at the proposed threshold. It bands the
   stored 16-bit sketches of the signatures, which finds every LSH candidate pair and a few
   more, and then keeps the pairs whose full signatures share a band and whose shingle sets
   reach the threshold: the full data is read only for the items that have a candidate at all.
-  It assumes one worker in id order; two workers racing can interleave batches, and a changed
-  quality classifier rescores items.
+  An item near several clusters merges them, so the clusters do not depend on the order the
+  items are decided in (two workers racing interleave batches); a changed quality classifier
+  rescores items.
 """
 
 from __future__ import annotations
@@ -290,30 +291,30 @@ def replay_duplicates(
     members: dict[int, set[int]] = defaultdict(set)
     rule_of: dict[int, str] = {}
 
-    def join(newcomer: int, rep: int, rule: str) -> None:
-        # curation.services._join_cluster: the policy decides whether the newcomer takes over.
-        wins = (
-            _quality_key(newcomer, quality[newcomer]) < _quality_key(rep, quality[rep])
-            if policy == "quality"
-            else newcomer < rep
-        )
-        if not wins:
-            representative[newcomer] = rep
-            members[rep].add(newcomer)
-            rule_of[newcomer] = rule
-            return
-        moved = members.pop(rep, set()) | {rep}
-        representative[newcomer] = newcomer
-        rule_of[newcomer] = ""
-        for member in moved:
-            representative[member] = newcomer
-            rule_of[member] = rule
-        members[newcomer] = moved
+    def rank(pk: int) -> tuple[float, int]:
+        return _quality_key(pk, quality[pk]) if policy == "quality" else (0.0, pk)
+
+    def join(newcomer: int, reps: list[int], rule: str) -> None:
+        # curation.services._join_clusters: the newcomer merges every cluster it matches, and
+        # the policy decides who represents the merged cluster.
+        winner = min([newcomer, *reps], key=rank)
+        representative[newcomer] = winner
+        rule_of[newcomer] = "" if winner == newcomer else rule
+        if winner != newcomer:
+            members[winner].add(newcomer)
+        for rep in reps:
+            if rep == winner:
+                continue
+            moved = members.pop(rep, set()) | {rep}
+            for member in moved:
+                representative[member] = winner
+                rule_of[member] = rule
+            members[winner] |= moved
 
     for pk in involved:
         head = head_of.get(pk)
         if head is not None:
-            join(pk, representative[head], "exact_duplicate")
+            join(pk, [representative[head]], "exact_duplicate")
             continue
         # Decided neighbours, and their exact twins: the pipeline's index holds those too, with
         # the same shingles and so the same score.
@@ -325,8 +326,8 @@ def replay_duplicates(
             if key < pk
         ]
         if found:
-            best = min(found, key=lambda ks: (-ks[1], repr(ks[0])))[0]
-            join(pk, representative[best], "near_duplicate")
+            reps = dict.fromkeys(representative[key] for key, _ in found)
+            join(pk, list(reps), "near_duplicate")
         else:
             representative[pk] = pk
             rule_of[pk] = ""

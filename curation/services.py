@@ -276,50 +276,86 @@ def _strip_duplicate_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, An
     return [r for r in reasons if r["rule"] not in ("exact_duplicate", "near_duplicate")]
 
 
-def _join_cluster(
+def _representative_rank(decision: CurationDecision, cfg: CurationSettings) -> tuple[float, int]:
+    # The lowest rank represents a cluster.
+    return _quality_key(decision) if cfg.representative_policy == "quality" else (0.0, decision.pk)
+
+
+def _join_clusters(
     decision: CurationDecision,
-    representative: CurationDecision,
+    links: list[tuple[CurationDecision, float]],
     *,
     kind: str,
-    jaccard: float,
     cfg: CurationSettings,
 ) -> None:
-    """Put `decision` in `representative`'s cluster, letting the policy pick who represents it."""
-    challenger_wins = (
-        _quality_key(decision) < _quality_key(representative)
-        if cfg.representative_policy == "quality"
-        else decision.pk < representative.pk
-    )
-    if not challenger_wins:
-        decision.cluster_representative = representative
+    """Put `decision` in the cluster of every representative in `links` (each with the
+    Jaccard of `decision`'s best match in that cluster), merging them into one cluster and
+    letting the policy pick who represents it.
+
+    Merging is what makes the clusters independent of the order items are decided in: an
+    item that is near two clusters joins them, just as dedup.cluster_pairs would. Joining
+    only the best match left the other clusters apart, each with its own kept item, whenever
+    the item that bridges them came after them, as it does when two workers race.
+    """
+    winner = min([decision, *(rep for rep, _ in links)], key=lambda d: _representative_rank(d, cfg))
+    decision.reasons = _strip_duplicate_reasons(decision.reasons)
+    if winner is decision:
+        decision.cluster_representative = decision
+        decision.duplicate_jaccard = None
+    else:
+        jaccard = next(j for rep, j in links if rep.pk == winner.pk)
+        decision.cluster_representative = winner
         decision.duplicate_jaccard = jaccard
         decision.reasons = [
-            *_strip_duplicate_reasons(decision.reasons),
-            _duplicate_reason(kind, jaccard, cfg.near_dup_threshold, representative.pk),
+            *decision.reasons,
+            _duplicate_reason(kind, jaccard, cfg.near_dup_threshold, winner.pk),
         ]
+    # Every other cluster moves to the winner, its old representative too.
+    link_of = {rep.pk: j for rep, j in links if rep.pk != winner.pk}
+    if not link_of:
         return
-    # The newcomer represents the cluster now: every member, the old representative too, points to it.
-    decision.cluster_representative = decision
-    decision.duplicate_jaccard = None
-    decision.reasons = _strip_duplicate_reasons(decision.reasons)
     members = list(
         CurationDecision.objects.filter(
-            Q(cluster_representative=representative) | Q(pk=representative.pk)
+            Q(cluster_representative_id__in=list(link_of)) | Q(pk__in=list(link_of))
         ).exclude(pk=decision.pk)
     )
     for member in members:
-        member.cluster_representative_id = decision.pk
+        # The old representatives are linked through `decision`; their members keep their
+        # Jaccard against the representative they had.
+        link = link_of.get(member.pk) or link_of[member.cluster_representative_id or member.pk]
+        member.cluster_representative_id = winner.pk
+        if member.pk in link_of:
+            member.duplicate_jaccard = link
         member.reasons = [
             *_strip_duplicate_reasons(member.reasons),
-            _duplicate_reason(kind, member.duplicate_jaccard or jaccard, cfg.near_dup_threshold, decision.pk),
+            _duplicate_reason(kind, member.duplicate_jaccard or link, cfg.near_dup_threshold, winner.pk),
         ]
-        if member.pk == representative.pk:
-            member.duplicate_jaccard = jaccard
         member.status = _final_status(member, cfg)
         member.pipeline_status = _final_status(_without_override(member), cfg)
     CurationDecision.objects.bulk_update(
         members, ["cluster_representative", "reasons", "duplicate_jaccard", "status", "pipeline_status"]
     )
+
+
+def _matched_clusters(matches: list[dedup.Match], *, exclude: int) -> list[tuple[CurationDecision, float]]:
+    """The representatives of the clusters `matches` fall in, each with its best match's
+    Jaccard, best first. A stale link back to `exclude` (its own old cluster, from before a
+    re-curation) is no cluster to join."""
+    found = {
+        d.pk: d
+        for d in CurationDecision.objects.filter(pk__in=[int(str(m.key)) for m in matches]).select_related(
+            "cluster_representative"
+        )
+    }
+    links: dict[int, tuple[CurationDecision, float]] = {}
+    for match in matches:
+        member = found.get(int(str(match.key)))
+        if member is None:
+            continue
+        rep = member.cluster_representative or member
+        if rep.pk != exclude and rep.pk not in links:
+            links[rep.pk] = (rep, match.jaccard)
+    return list(links.values())
 
 
 def _without_override(decision: CurationDecision) -> CurationDecision:
@@ -426,14 +462,14 @@ def _decide_kind(
         if exact is not None:
             representative = exact.cluster_representative or exact
             if representative.pk != decision.pk:
-                _join_cluster(decision, representative, kind="exact_duplicate", jaccard=1.0, cfg=cfg)
+                # An exact twin has its twin's neighbours, already in the twin's cluster.
+                _join_clusters(decision, [(representative, 1.0)], kind="exact_duplicate", cfg=cfg)
                 joined = True
         if not joined:
             matches = index.find_matches(item.signature, item.shingles, _fetch_shingles, exclude=decision.pk)
-            best = CurationDecision.objects.filter(pk=int(str(matches[0].key))).first() if matches else None
-            near_rep = (best.cluster_representative or best) if best is not None else None
-            if near_rep is not None and near_rep.pk != decision.pk:
-                _join_cluster(decision, near_rep, kind="near_duplicate", jaccard=matches[0].jaccard, cfg=cfg)
+            links = _matched_clusters(matches, exclude=decision.pk) if matches else []
+            if links:
+                _join_clusters(decision, links, kind="near_duplicate", cfg=cfg)
             else:
                 decision.cluster_representative = decision
         decision.pipeline_version = PIPELINE_VERSION

@@ -147,6 +147,16 @@ def test_it_replays_clusters_in_id_order():
     assert looser[5] == whatif.DupOutcome(1, "near_duplicate")
 
 
+def test_it_merges_the_clusters_a_bridging_item_matches():
+    base = paragraph(1)
+    # 1 and 2 are near only 3, so 3 merges their clusters when it comes last.
+    texts = {1: variant(base, 2), 2: variant(base, 3), 3: base}
+    found, _ = _replay(texts, 0.8)
+    assert found[1] == whatif.DupOutcome(1, "")
+    assert found[2] == whatif.DupOutcome(1, "near_duplicate")
+    assert found[3] == whatif.DupOutcome(1, "near_duplicate")
+
+
 def test_it_lets_the_best_quality_item_take_a_cluster_over():
     base = paragraph(1)
     found, _ = _replay({1: base, 2: variant(base, 2)}, 0.8, policy="quality", quality={1: 0.2, 2: 0.9})

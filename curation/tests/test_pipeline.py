@@ -57,6 +57,26 @@ def test_it_does_not_call_texts_below_the_threshold_duplicates(project):
     assert [decision_of(p).status for p in prompts] == [Status.KEPT, Status.KEPT]
 
 
+def test_it_merges_the_clusters_an_item_bridges_whatever_the_order(project):
+    base = paragraph(31)
+    copies = [variant(base, 32 + i) for i in range(6)]
+    # Each copy is near the base, but the copies are not near each other: only the base
+    # puts them in one cluster.
+    assert jaccard(shingle_fingerprints(copies[0]), shingle_fingerprints(copies[1])) < 0.8
+    prompts = [add_prompt(project, t) for t in (base, *copies)]
+    services.decisions_ensure(project_id=project.pk)
+    ids = services.decisions_claim(project_id=project.pk, token="t")
+    # The copies are decided before the base, as when another worker takes the lock first.
+    services.batch_process(project_id=project.pk, decision_ids=ids[1:], token="t")
+    services.batch_process(project_id=project.pk, decision_ids=ids[:1], token="t")
+    first, *rest = (decision_of(p) for p in prompts)
+    assert first.status == Status.KEPT and first.cluster_representative_id == first.pk
+    for decision in rest:
+        assert decision.status == Status.REJECTED
+        assert decision.cluster_representative_id == first.pk
+        assert decision.reasons[-1]["of"] == first.pk
+
+
 def test_it_lets_the_best_quality_item_represent_a_cluster(project, monkeypatch):
     cfg = services.curation_settings(project=project)
     cfg.representative_policy = "quality"
