@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import (
@@ -270,20 +269,6 @@ _JUDGMENT_INSERT_IF_NEW_SQL = (
 )
 _JUDGMENT_INSERT_SQL += " RETURNING id"
 _LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
-
-
-def _live_leases(*, now: datetime) -> Q:
-    return Q(state=AssignmentState.ACTIVE, expires_at__gt=now)
-
-
-def task_load(*, task: ComparisonTask, now: datetime, excluding: User | None = None) -> int:
-    """Judgments plus live leases on a task: the seats taken out of overlap_k."""
-    leases = task.assignments.filter(_live_leases(now=now))
-    judgments = task.judgments.all()
-    if excluding is not None:
-        leases = leases.exclude(annotator=excluding)
-        judgments = judgments.exclude(annotator=excluding)
-    return judgments.count() + leases.count()
 
 
 def _open_tasks(
