@@ -22,13 +22,6 @@ from flywheel.errors import DomainError, InvalidInput, NotFound
 from flywheel.roles import IsAdminRole, IsCurator, current_user
 
 
-def _assignment_id(assignment_id: int) -> int:
-    # Beyond a bigint no row can match, and SQLite refuses such a parameter outright.
-    if not 0 < assignment_id < 2**63:
-        raise NotFound(f"No assignment with id {assignment_id}")
-    return assignment_id
-
-
 def _project(project_id: int) -> Project:
     project = row_get(Project, project_id)
     if project is None:
@@ -229,7 +222,7 @@ class SubmitApi(APIView):
         if not isinstance(want_next, bool):
             raise InvalidInput("next must be true or false", field="next")
         judgment, created = services.comparison_submit(
-            assignment=_assignment_id(assignment_id),
+            assignment=assignment_id,
             annotator=current_user(request),
             source=JudgmentSource.API,
             choice=body.get("choice"),

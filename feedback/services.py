@@ -31,7 +31,7 @@ from feedback.models import (
     Strength,
 )
 from feedback.validation import clean_optional_text, clean_text
-from flywheel.db import prepared_cursor
+from flywheel.db import is_row_id, prepared_cursor
 from flywheel.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
 from flywheel.hooks import items_created
 from flywheel.models import User
@@ -200,6 +200,21 @@ _ACTIVE = AssignmentState.ACTIVE.value
 _LIVE_LEASES = (
     f"SELECT COUNT(*) FROM {_A} la WHERE la.task_id = t.id AND la.state = '{_ACTIVE}' AND la.expires_at > %s"  # noqa: S608
 )
+
+
+def _seats_taken(*, excluding_annotator: bool = False) -> str:
+    """SQL for the seats taken on one task: its judgments plus its live leases.
+
+    Params: the task, [the annotator left out,] the task again, [the annotator again,] now.
+    """
+    other = " AND annotator_id <> %s" if excluding_annotator else ""
+    return (
+        f"((SELECT COUNT(*) FROM {_J} WHERE task_id = %s{other})"  # noqa: S608
+        f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s{other}"
+        f" AND state = '{_ACTIVE}' AND expires_at > %s))"
+    )
+
+
 # A task's columns and texts, for a lease handed out with everything the page needs.
 _TASK_WITH_TEXT = (
     "t.id, t.prompt_id, t.response_a_id, t.response_b_id, t.is_gold, t.suggested_preference,"
@@ -220,11 +235,7 @@ _LEASE_INSERT_SQL = (
 # An ordinary task takes the lease only while it has a free seat. The candidate query may have
 # counted before a commit that landed before we took the row lock; this statement is newer
 # (READ COMMITTED gives each statement a fresh snapshot) and sees every commit.
-_LEASE_INSERT_IF_FREE_SQL = (
-    f"{_LEASE_INSERT_SQL} WHERE (SELECT COUNT(*) FROM {_J} WHERE task_id = %s)"  # noqa: S608
-    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND state = '{_ACTIVE}' AND expires_at > %s) < %s"
-    " RETURNING id"
-)
+_LEASE_INSERT_IF_FREE_SQL = f"{_LEASE_INSERT_SQL} WHERE {_seats_taken()} < %s RETURNING id"
 _LEASE_INSERT_SQL += " RETURNING id"
 _SUBMIT_LEASE_SQL = (
     "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, t.project_id,"  # noqa: S608
@@ -232,17 +243,12 @@ _SUBMIT_LEASE_SQL = (
     f" FROM {_A} a JOIN {_T} t ON t.id = a.task_id JOIN {Project._meta.db_table} pr ON pr.id = t.project_id"
     " WHERE a.id = %s"
 )
-# One statement for both refusals: this key used before, or this task judged before.
-_SUBMIT_EARLIER_SQL = (
-    f"SELECT id, task_id, idempotency_key FROM {_J} WHERE annotator_id = %s"  # noqa: S608
-    " AND (task_id = %s OR (idempotency_key = %s AND idempotency_key <> ''))"
-)
+# An earlier judgment that refuses a new one: this annotator's, with this key or on this task.
+# Params: annotator, task, key.
+_EARLIER = "annotator_id = %s AND (task_id = %s OR (idempotency_key = %s AND idempotency_key <> ''))"
+_SUBMIT_EARLIER_SQL = f"SELECT id, task_id, idempotency_key FROM {_J} WHERE {_EARLIER}"  # noqa: S608
 # Seats taken by others, for a submit on a lapsed lease.
-_SUBMIT_OTHERS_SQL = (
-    f"SELECT (SELECT COUNT(*) FROM {_J} WHERE task_id = %s AND annotator_id <> %s)"  # noqa: S608
-    f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s AND annotator_id <> %s"
-    f" AND state = '{_ACTIVE}' AND expires_at > %s)"
-)
+_SUBMIT_OTHERS_SQL = f"SELECT {_seats_taken(excluding_annotator=True)}"
 _JUDGMENT_COLUMNS = [
     "task_id",
     "annotator_id",
@@ -264,8 +270,7 @@ _JUDGMENT_INSERT_SQL = (
 # On a live lease, the usual case, the insert itself checks for an earlier judgment (the same
 # key, or the same task); only when it finds one does the submit look at it.
 _JUDGMENT_INSERT_IF_NEW_SQL = (
-    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s"  # noqa: S608
-    " AND (task_id = %s OR (idempotency_key = %s AND idempotency_key <> ''))) RETURNING id"
+    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE {_EARLIER}) RETURNING id"  # noqa: S608
 )
 _JUDGMENT_INSERT_SQL += " RETURNING id"
 _LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
@@ -477,6 +482,8 @@ def comparison_submit(
     keeps the annotator's text on screen.
     """
     assignment_id = assignment if isinstance(assignment, int) else assignment.pk
+    if not is_row_id(assignment_id):
+        raise NotFound(f"No assignment with id {assignment_id}")
     now = now or timezone.now()
     # Every writer of a task's seats locks the task row first, so counts are exact. OF t: the
     # task row only; locking the project row too would queue every submit in the project.

@@ -113,9 +113,9 @@ def _time_spent(raw: str | None) -> int | None:
 def compare_submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     project = _project(request, project_id)
     try:
-        assignment = services.assignment_get(assignment_id=assignment_id, annotator=current_user(request))
+        # The service reads the lease itself, under its lock, and refuses a foreign one.
         services.comparison_submit(
-            assignment=assignment,
+            assignment=assignment_id,
             annotator=current_user(request),
             choice=request.POST.get("choice", ""),
             strength=request.POST.get("strength", ""),

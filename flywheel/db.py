@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TypeVar
 
 from django.conf import settings
@@ -40,19 +41,30 @@ def prepared_cursor() -> CursorWrapper:
     return wrap(cursor)  # type: ignore[arg-type]
 
 
+def is_row_id(value: int) -> bool:
+    """Whether an id from a URL can name a row: beyond a bigint none can, and SQLite refuses
+    such a parameter outright instead of finding nothing."""
+    return 0 < value < 2**63
+
+
+@functools.cache
+def _row_sql(model: type[models.Model]) -> tuple[list[str], str]:
+    columns = [field.attname for field in model._meta.concrete_fields]
+    quote = connection.ops.quote_name
+    key = quote(model._meta.pk.column or "id")
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(model._meta.db_table)} WHERE {key} = %s"  # noqa: S608
+    return columns, sql
+
+
 def row_get(model: type[M], pk: int) -> M | None:
     """model.objects.filter(pk=pk).first() as one prepared statement, for hot paths.
 
     Building and compiling that queryset costs about as much CPU as the request around it.
     The instance is complete (every concrete field) and otherwise an ordinary one.
     """
-    if not 0 < pk < 2**63:
+    if not is_row_id(pk):
         return None
-    columns = [field.attname for field in model._meta.concrete_fields]
-    table = connection.ops.quote_name(model._meta.db_table)
-    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
-    key = connection.ops.quote_name(model._meta.pk.column or "id")
-    sql = f"SELECT {quoted} FROM {table} WHERE {key} = %s"  # noqa: S608
+    columns, sql = _row_sql(model)
     with prepared_cursor() as cursor:
         cursor.execute(sql, [pk])
         row = cursor.fetchone()
