@@ -14,7 +14,8 @@ UPDATE feedback_comparisontask SET judgment_count = (
 )
 """
 
-POSTGRES = """
+# Split from the triggers so that 0004 can put this version back when it is reversed.
+POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION feedback_judgment_count() RETURNS trigger AS $$
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
@@ -26,11 +27,16 @@ BEGIN
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
+"""
+POSTGRES = (
+    POSTGRES_FUNCTION
+    + """
 CREATE TRIGGER feedback_judgment_count_insert_delete AFTER INSERT OR DELETE ON feedback_judgment
     FOR EACH ROW EXECUTE FUNCTION feedback_judgment_count();
 CREATE TRIGGER feedback_judgment_count_move AFTER UPDATE OF task_id ON feedback_judgment
     FOR EACH ROW WHEN (OLD.task_id IS DISTINCT FROM NEW.task_id) EXECUTE FUNCTION feedback_judgment_count();
 """
+)
 POSTGRES_REVERSE = """
 DROP TRIGGER IF EXISTS feedback_judgment_count_insert_delete ON feedback_judgment;
 DROP TRIGGER IF EXISTS feedback_judgment_count_move ON feedback_judgment;

@@ -42,18 +42,8 @@ CREATE TRIGGER feedback_project_overlap AFTER UPDATE OF overlap_k ON feedback_pr
 POSTGRES_REVERSE = """
 DROP TRIGGER IF EXISTS feedback_project_overlap ON feedback_project;
 DROP FUNCTION IF EXISTS feedback_project_overlap();
-CREATE OR REPLACE FUNCTION feedback_judgment_count() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE feedback_comparisontask SET judgment_count = judgment_count + 1 WHERE id = NEW.task_id;
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE feedback_comparisontask SET judgment_count = judgment_count - 1 WHERE id = OLD.task_id;
-    END IF;
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
 """
+
 SQLITE_TRIGGERS = [
     "feedback_judgment_count_insert",
     "feedback_judgment_count_delete",
@@ -79,6 +69,10 @@ SQLITE = [
 ]
 
 
+def _migration_0003():  # type: ignore[no-untyped-def]
+    return import_module("feedback.migrations.0003_judgment_count")
+
+
 def sqlite_drop(apps, schema_editor):  # type: ignore[no-untyped-def]
     # SQLite rebuilds feedback_comparisontask to add the column, and refuses to while triggers
     # name it. Any later migration that rebuilds it or feedback_judgment must do the same.
@@ -89,7 +83,7 @@ def sqlite_drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 def sqlite_restore_0003(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor != "postgresql":
-        for sql in import_module("feedback.migrations.0003_judgment_count").SQLITE:
+        for sql in _migration_0003().SQLITE:
             schema_editor.execute(sql, params=None)
 
 
@@ -105,6 +99,7 @@ def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(POSTGRES_REVERSE, params=None)
+        schema_editor.execute(_migration_0003().POSTGRES_FUNCTION, params=None)
         return
     for name in SQLITE_TRIGGERS:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}", params=None)
