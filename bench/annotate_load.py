@@ -476,6 +476,23 @@ class Run:
             raise RuntimeError(f"too many errors, giving up: {dict(self.errors)}")
 
 
+async def timed_post(
+    run: Run, conn: Connection, endpoint: str, path: str, payload: Mapping[str, object] | None
+) -> tuple[int, bytes] | None:
+    """POST and record the latency under `endpoint`; on a broken connection, count the error,
+    give the judgment back to the pool of work and return None."""
+    t0 = time.perf_counter()
+    try:
+        answer = await conn.post(path, payload)
+    except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
+        run.error(f"{endpoint} {type(exc).__name__}")
+        run.issued -= 1
+        await conn.close()
+        return None
+    run.latencies[endpoint].append(time.perf_counter() - t0)
+    return answer
+
+
 async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Random) -> None:
     next_path = f"/api/v1/projects/{project_id}/next-task"
     carried: dict[str, object] | None = None
@@ -491,15 +508,10 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
             # The previous submit handed out this lease (--submit-next).
             assignment, carried = carried, None
         else:
-            t0 = time.perf_counter()
-            try:
-                status, body = await conn.post(next_path, None)
-            except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-                run.error(f"next-task {type(exc).__name__}")
-                run.issued -= 1
-                await conn.close()
+            answer = await timed_post(run, conn, "next-task", next_path, None)
+            if answer is None:
                 continue
-            run.latencies["next-task"].append(time.perf_counter() - t0)
+            status, body = answer
             if status == 204:
                 run.exhausted += 1
                 run.issued -= 1
@@ -520,15 +532,10 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
         }
         if run.submit_next:
             payload["next"] = True
-        t0 = time.perf_counter()
-        try:
-            status, body = await conn.post(submit_path, payload)
-        except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-            run.error(f"submit {type(exc).__name__}")
-            run.issued -= 1
-            await conn.close()
+        answer = await timed_post(run, conn, "submit", submit_path, payload)
+        if answer is None:
             continue
-        run.latencies["submit"].append(time.perf_counter() - t0)
+        status, body = answer
         if status == 201:
             run.done += 1
             if run.submit_next:
