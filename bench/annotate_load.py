@@ -42,6 +42,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -63,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overlap-k", type=int, default=3, help="judgments wanted per task")
     p.add_argument("--gold-rate", type=float, default=0.1, help="the project's gold rate")
     p.add_argument("--gold-tasks", type=int, default=20)
+    p.add_argument(
+        "--history",
+        type=int,
+        default=30000,
+        help="judgments already in the database before the run, on an earlier, finished project "
+        "(an established deployment; 0 = empty tables, a fresh install)",
+    )
     p.add_argument(
         "--rate",
         type=float,
@@ -163,15 +171,94 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
     from rest_framework.authtoken.models import Token
 
     from feedback.demo_data import PROMPTS
-    from feedback.models import ComparisonTask, Project, Prompt, PromptSource, Response, ResponseSource
+    from feedback.models import (
+        Assignment,
+        AssignmentState,
+        ComparisonTask,
+        Judgment,
+        JudgmentSource,
+        Project,
+        Prompt,
+        PromptSource,
+        Response,
+        ResponseSource,
+    )
     from flywheel.models import Role, User
 
     rng = random.Random(args.seed)
     # Every seat of a task takes one judgment; leave a margin so the run never runs dry.
     n_tasks = math.ceil(args.judgments / args.overlap_k * 1.25) + args.annotators
     with transaction.atomic():
-        Project.objects.filter(name=PROJECT_NAME).delete()
+        Project.objects.filter(name__startswith=PROJECT_NAME).delete()
         User.objects.filter(username__startswith=USER_PREFIX).delete()
+        samples = [p for p in PROMPTS if len(p.responses) >= 2]
+
+        def tasks(project: Project, count: int, gold: int = 0) -> list[ComparisonTask]:
+            prompts = Prompt.objects.bulk_create(
+                Prompt(project=project, text=f"{sample.text} (#{i})", source=PromptSource.SEED)
+                for i, sample in enumerate(samples[i % len(samples)] for i in range(count + gold))
+            )
+            responses = Response.objects.bulk_create(
+                Response(
+                    project=project,
+                    prompt=prompt,
+                    text=samples[i % len(samples)].responses[side],
+                    source=ResponseSource.SEED,
+                )
+                for i, prompt in enumerate(prompts)
+                for side in (0, 1)
+            )
+            return ComparisonTask.objects.bulk_create(
+                ComparisonTask(
+                    project=project,
+                    prompt=prompt,
+                    response_a=responses[2 * i],
+                    response_b=responses[2 * i + 1],
+                    # An active learner sets priorities; random ones exercise the same ordering.
+                    priority=rng.random(),
+                    is_gold=i >= count,
+                    gold_answer="a" if i >= count else "",
+                )
+                for i, prompt in enumerate(prompts)
+            )
+
+        password = make_password(secrets.token_urlsafe(16))
+        users = User.objects.bulk_create(
+            User(username=f"{USER_PREFIX}{i:03d}", role=Role.ANNOTATOR, password=password)
+            for i in range(args.annotators)
+        )
+        tokens = Token.objects.bulk_create(Token(key=Token.generate_key(), user=u) for u in users)
+        if args.history:
+            # An earlier project these annotators finished: the tables a running deployment has.
+            earlier = Project.objects.create(name=f"{PROJECT_NAME} (history)", overlap_k=args.overlap_k)
+            judged = tasks(earlier, math.ceil(args.history / args.overlap_k))
+            at = datetime.now(UTC) - timedelta(days=1)
+            leases = Assignment.objects.bulk_create(
+                Assignment(
+                    task=task,
+                    annotator=users[(i * args.overlap_k + seat) % len(users)],
+                    leased_at=at,
+                    expires_at=at + timedelta(minutes=10),
+                    state=AssignmentState.SUBMITTED,
+                    left_side=rng.choice("ab"),
+                    closed_at=at,
+                )
+                for i, task in enumerate(judged)
+                for seat in range(args.overlap_k)
+            )
+            Judgment.objects.bulk_create(
+                Judgment(
+                    task=lease.task,
+                    annotator=lease.annotator,
+                    assignment=lease,
+                    choice=rng.choices(CHOICES, CHOICE_WEIGHTS)[0],
+                    left_side=lease.left_side,
+                    time_spent_ms=rng.randint(2000, 60000),
+                    idempotency_key=secrets.token_hex(8),
+                    source=JudgmentSource.API,
+                )
+                for lease in leases[: args.history]
+            )
         project = Project.objects.create(
             name=PROJECT_NAME,
             guidelines="Pick the more helpful, honest and harmless response.",
@@ -179,42 +266,12 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
             gold_rate=args.gold_rate,
             lease_seconds=600,
         )
-        samples = [p for p in PROMPTS if len(p.responses) >= 2]
-        prompts = Prompt.objects.bulk_create(
-            Prompt(project=project, text=f"{samples[i % len(samples)].text} (#{i})", source=PromptSource.SEED)
-            for i in range(n_tasks + args.gold_tasks)
-        )
-        responses = Response.objects.bulk_create(
-            Response(
-                project=project,
-                prompt=prompt,
-                text=samples[i % len(samples)].responses[side],
-                source=ResponseSource.SEED,
-            )
-            for i, prompt in enumerate(prompts)
-            for side in (0, 1)
-        )
-        ComparisonTask.objects.bulk_create(
-            ComparisonTask(
-                project=project,
-                prompt=prompt,
-                response_a=responses[2 * i],
-                response_b=responses[2 * i + 1],
-                # An active learner sets priorities; random ones exercise the same ordering.
-                priority=rng.random(),
-                is_gold=i >= n_tasks,
-                gold_answer="a" if i >= n_tasks else "",
-            )
-            for i, prompt in enumerate(prompts)
-        )
-        password = make_password(secrets.token_urlsafe(16))
-        users = User.objects.bulk_create(
-            User(username=f"{USER_PREFIX}{i:03d}", role=Role.ANNOTATOR, password=password)
-            for i in range(args.annotators)
-        )
-        tokens = Token.objects.bulk_create(Token(key=Token.generate_key(), user=u) for u in users)
+        tasks(project, n_tasks, args.gold_tasks)
+    # Statistics as autovacuum keeps them on a running deployment. VACUUM too: the previous
+    # run's rows, deleted above, would otherwise still fill the pages, and statistics that find
+    # pages but no live rows in them tell the planner a table is empty for the whole run.
     with connections["default"].cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
     connections.close_all()
     return Seeded(project.pk, [t.key for t in tokens], n_tasks, args.gold_tasks)
 
@@ -631,7 +688,7 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
         + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
         + (", access log on" if args.access_log else ", no access log"),
         f"data: {seeded.tasks} tasks at k={args.overlap_k} + {seeded.gold_tasks} gold, "
-        f"gold rate {args.gold_rate:g}",
+        f"gold rate {args.gold_rate:g}; {args.history} judgments already in the database",
         f"invariant: max judgments on a task {checked['max_per_task']} (k={args.overlap_k}), "
         f"tasks over k: {checked['tasks_over_k']}, repeated (task, annotator): {checked['duplicate_pairs']}, "
         f"judgments in the database: {checked['judgments']}",

@@ -196,22 +196,31 @@ _A = Assignment._meta.db_table
 _J = Judgment._meta.db_table
 _ACTIVE = AssignmentState.ACTIVE.value
 
-# Live leases on task t: what, beside its judgments, takes one of its overlap_k seats.
-_LIVE_LEASES = (
-    f"SELECT COUNT(*) FROM {_A} la WHERE la.task_id = t.id AND la.state = '{_ACTIVE}' AND la.expires_at > %s"  # noqa: S608
-)
+
+def _live_leases(task: str, *, excluding_annotator: bool = False) -> str:
+    """SQL counting the live leases on one task: what, beside its judgments, takes one of its
+    overlap_k seats. Params: now, [the annotator left out].
+
+    The expiry is a FILTER, not part of the WHERE: in the WHERE, the planner may answer the
+    count from the expires_at index, which (every lease of the last lease_seconds being "not
+    yet expired") reads thousands of leases per task instead of the task's few.
+    """
+    other = " AND la.annotator_id <> %s" if excluding_annotator else ""
+    return (
+        f"SELECT COUNT(*) FILTER (WHERE la.expires_at > %s) FROM {_A} la"  # noqa: S608
+        f" WHERE la.task_id = {task} AND la.state = '{_ACTIVE}'{other}"
+    )
 
 
 def _seats_taken(*, excluding_annotator: bool = False) -> str:
     """SQL for the seats taken on one task: its judgments plus its live leases.
 
-    Params: the task, [the annotator left out,] the task again, [the annotator again,] now.
+    Params: the task, [the annotator left out,] now, the task again, [the annotator again].
     """
     other = " AND annotator_id <> %s" if excluding_annotator else ""
     return (
         f"((SELECT COUNT(*) FROM {_J} WHERE task_id = %s{other})"  # noqa: S608
-        f" + (SELECT COUNT(*) FROM {_A} WHERE task_id = %s{other}"
-        f" AND state = '{_ACTIVE}' AND expires_at > %s))"
+        f" + ({_live_leases('%s', excluding_annotator=excluding_annotator)}))"
     )
 
 
@@ -268,9 +277,12 @@ _JUDGMENT_INSERT_SQL = (
     f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)}) SELECT {', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}"
 )
 # On a live lease, the usual case, the insert itself checks for an earlier judgment (the same
-# key, or the same task); only when it finds one does the submit look at it.
+# task, or the same key); only when it finds one does the submit look at it. Two probes, one per
+# unique index, not _EARLIER's OR: for that, the planner read all of the annotator's judgments.
 _JUDGMENT_INSERT_IF_NEW_SQL = (
-    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE {_EARLIER}) RETURNING id"  # noqa: S608
+    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE task_id = %s AND annotator_id = %s)"  # noqa: S608
+    f" AND NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s AND idempotency_key = %s"
+    " AND idempotency_key <> '') RETURNING id"
 )
 _JUDGMENT_INSERT_SQL += " RETURNING id"
 _LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
@@ -292,7 +304,7 @@ def _open_tasks(
         # Gold tasks are answered by everyone; everything else stops at overlap_k seats.
         # wants_judgments leaves the judged tasks out before any count is taken, through the
         # task_queue index that holds only the others; the live leases are counted per task.
-        where += ["t.wants_judgments", f"t.judgment_count + ({_LIVE_LEASES}) < %s"]
+        where += ["t.wants_judgments", f"t.judgment_count + ({_live_leases('t.id')}) < %s"]
         params += [now, project.overlap_k]
     if passed_over:
         where.append(f"t.id NOT IN ({', '.join(['%s'] * len(passed_over))})")
@@ -366,7 +378,7 @@ def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) 
             if gold:
                 cursor.execute(_LEASE_INSERT_SQL, lease)
             else:
-                cursor.execute(_LEASE_INSERT_IF_FREE_SQL, [*lease, task_id, task_id, now, project.overlap_k])
+                cursor.execute(_LEASE_INSERT_IF_FREE_SQL, [*lease, task_id, now, task_id, project.overlap_k])
             inserted = cursor.fetchone()
             if inserted is None:
                 passed_over.append(task_id)
@@ -519,7 +531,9 @@ def comparison_submit(
             now,
         ]
         if state == AssignmentState.ACTIVE and _aware(expires_at) > now:
-            cursor.execute(_JUDGMENT_INSERT_IF_NEW_SQL, [*values, annotator.pk, task_id, idempotency_key])
+            cursor.execute(
+                _JUDGMENT_INSERT_IF_NEW_SQL, [*values, task_id, annotator.pk, annotator.pk, idempotency_key]
+            )
         else:
             replayed = _earlier_judgment(cursor, annotator=annotator, task_id=task_id, key=idempotency_key)
             if replayed is not None:
@@ -527,7 +541,7 @@ def comparison_submit(
             if state == AssignmentState.SKIPPED:
                 raise Conflict("You skipped this comparison", code="skipped")
             if not is_gold:
-                cursor.execute(_SUBMIT_OTHERS_SQL, [task_id, annotator.pk, task_id, annotator.pk, now])
+                cursor.execute(_SUBMIT_OTHERS_SQL, [task_id, annotator.pk, now, task_id, annotator.pk])
                 if cursor.fetchone()[0] >= overlap_k:
                     raise Conflict(
                         "Your lease on this comparison expired and it has since received all the "
