@@ -11,6 +11,7 @@ from django.db import connection, connections
 from feedback import services
 from feedback.models import Choice, Judgment
 from feedback.tests.factories import make_project, make_task, make_user
+from flywheel.errors import Conflict
 
 ANNOTATORS = 20
 TASKS = 30
@@ -56,3 +57,53 @@ def test_it_never_exceeds_k_judgments_under_20_concurrent_annotators():
     # Nobody judged the same task twice.
     pairs = Counter(Judgment.objects.values_list("task_id", "annotator_id"))
     assert max(pairs.values()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_judgment_submitted_twice_at_once_is_recorded_once():
+    """A double click, or a client retrying before the first answer: the same lease submitted
+    by two requests at the same moment. One judgment is recorded; the same key gets it back,
+    another key is told the comparison is already judged; neither request fails."""
+    if connection.vendor != "postgresql":
+        pytest.skip("two connections racing is what is under test; it needs PostgreSQL (DATABASE_URL)")
+    project = make_project(overlap_k=K, gold_rate=0.0)
+    rounds = 16
+    for _ in range(rounds):
+        make_task(project)
+    user = make_user("doubleclicker")
+    outcomes: list[tuple[int, str]] = []
+    failures: list[BaseException] = []
+
+    def submit(barrier: threading.Barrier, lease_id: int, key: str) -> None:
+        try:
+            barrier.wait()
+            judgment, created = services.comparison_submit(
+                assignment=lease_id, annotator=user, choice=Choice.A, idempotency_key=key
+            )
+            outcomes.append((judgment.pk, "created" if created else "replayed"))
+        except Conflict as exc:
+            outcomes.append((0, exc.code))
+        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    for round_index in range(rounds):
+        lease = services.assignment_next(project=project, annotator=user)
+        assert lease is not None
+        retry = round_index % 2 == 1  # the same key twice; otherwise two different keys
+        keys = [f"key-{round_index}"] * 2 if retry else [f"first-{round_index}", f"second-{round_index}"]
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=submit, args=(barrier, lease.pk, key)) for key in keys]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == []
+        kinds = sorted(kind for _, kind in outcomes)
+        assert kinds == (["created", "replayed"] if retry else ["already_judged", "created"]), outcomes
+        if retry:
+            assert outcomes[0][0] == outcomes[1][0]
+        outcomes.clear()
+    per_task = Counter(Judgment.objects.values_list("task_id", flat=True))
+    assert sum(per_task.values()) == rounds and max(per_task.values()) == 1
