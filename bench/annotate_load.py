@@ -156,6 +156,7 @@ class Seeded:
     tokens: list[str]
     tasks: int
     gold_tasks: int
+    autovacuum: str  # PostgreSQL's setting: off, statistics stay as the seeding left them
 
 
 def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
@@ -272,8 +273,10 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
     # pages but no live rows in them tell the planner a table is empty for the whole run.
     with connections["default"].cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        cursor.execute("SHOW autovacuum")
+        autovacuum = cursor.fetchone()[0]
     connections.close_all()
-    return Seeded(project.pk, [t.key for t in tokens], n_tasks, args.gold_tasks)
+    return Seeded(project.pk, [t.key for t in tokens], n_tasks, args.gold_tasks, autovacuum)
 
 
 def verify(project_id: int, overlap_k: int) -> dict[str, int]:
@@ -688,7 +691,8 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
         + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
         + (", access log on" if args.access_log else ", no access log"),
         f"data: {seeded.tasks} tasks at k={args.overlap_k} + {seeded.gold_tasks} gold, "
-        f"gold rate {args.gold_rate:g}; {args.history} judgments already in the database",
+        f"gold rate {args.gold_rate:g}; {args.history} judgments already in the database; "
+        f"PostgreSQL autovacuum {seeded.autovacuum}",
         f"invariant: max judgments on a task {checked['max_per_task']} (k={args.overlap_k}), "
         f"tasks over k: {checked['tasks_over_k']}, repeated (task, annotator): {checked['duplicate_pairs']}, "
         f"judgments in the database: {checked['judgments']}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import TypeVar
 
 from django.conf import settings
@@ -10,6 +11,14 @@ from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 
 M = TypeVar("M", bound=models.Model)
+
+# PostgreSQL keeps a prepared statement's plan until the statistics of its tables change
+# (ANALYZE). A plan made while a table was empty stays in use as the table grows when autovacuum
+# is off or has not come round yet: in the annotation bench, with the judgment table analyzed
+# empty and autovacuum off, next-task read every judgment on every call (6 judgments/s instead of
+# 170). So each connection drops its prepared statements this often, and they are planned anew
+# against the tables as they are. Replanning a few statements costs a few milliseconds.
+PLAN_MAX_AGE_SECONDS = 30.0
 
 
 def prepared_cursor() -> CursorWrapper:
@@ -34,6 +43,13 @@ def prepared_cursor() -> CursorWrapper:
     if raw.prepare_threshold != 0:
         # Prepare on first use: these statements are few, and each runs thousands of times.
         raw.prepare_threshold = 0
+    now = time.monotonic()
+    planned_at = getattr(raw, "flywheel_planned_at", None)
+    if planned_at is None or now - planned_at > PLAN_MAX_AGE_SECONDS:
+        if planned_at is not None:
+            # psycopg sees the command go by and forgets its statements along with the server.
+            raw.execute("DEALLOCATE ALL")
+        raw.flywheel_planned_at = now  # type: ignore[attr-defined]
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(raw)  # type: ignore[call-arg]
     # The same wrapping connection.cursor() gives: errors as django.db errors, query logging.
