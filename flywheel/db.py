@@ -36,6 +36,7 @@ def prepared_cursor() -> CursorWrapper:
     if connection.vendor != "postgresql" or not settings.FLYWHEEL_PREPARED_STATEMENTS:
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg.pq import TransactionStatus
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -45,10 +46,12 @@ def prepared_cursor() -> CursorWrapper:
         raw.prepare_threshold = 0
     now = time.monotonic()
     planned_at = getattr(raw, "flywheel_planned_at", None)
-    if planned_at is None or now - planned_at > PLAN_MAX_AGE_SECONDS:
-        if planned_at is not None:
-            # psycopg sees the command go by and forgets its statements along with the server.
-            raw.execute("DEALLOCATE ALL")
+    if planned_at is None:
+        raw.flywheel_planned_at = now  # type: ignore[attr-defined]
+    elif now - planned_at > PLAN_MAX_AGE_SECONDS and raw.info.transaction_status == TransactionStatus.IDLE:
+        # Between transactions only: in a failed one this would raise psycopg's error, not
+        # Django's. psycopg sees the command go by and forgets its statements too.
+        raw.execute("DEALLOCATE ALL")
         raw.flywheel_planned_at = now  # type: ignore[attr-defined]
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(raw)  # type: ignore[call-arg]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from flywheel import db
 
@@ -20,7 +20,7 @@ def ask() -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_statements_are_prepared_once_and_planned_anew_after_a_while(monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's (DATABASE_URL)")
@@ -31,8 +31,14 @@ def test_statements_are_prepared_once_and_planned_anew_after_a_while(monkeypatch
     assert ask() == 42
     assert prepared() - before == ours, "the statement was prepared again instead of reused"
 
-    # Past the plan's age the connection drops its statements before the next one runs...
+    # Past the plan's age the connection drops its statements before the next one runs, but
+    # not inside a transaction that has begun...
     monkeypatch.setattr(db, "PLAN_MAX_AGE_SECONDS", -1.0)
+    with transaction.atomic():
+        assert ask() == 42
+        inside = prepared()
+        assert ask() == 42
+        assert prepared() == inside
     with db.prepared_cursor():
         pass
     assert prepared() == set()
