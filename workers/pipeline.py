@@ -332,7 +332,7 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         features: list[tuple[float, ...] | None] = [None] * len(responses)
         if reward is not None:
             texts = [r.text for r in responses]
-            if cfg.selection_policy == SelectionPolicy.UNCERTAINTY:
+            if cfg.selection_policy == SelectionPolicy.INFORMATION:
                 values, vectors = reward.model.score_with_features(responses[0].prompt.text, texts)
                 scores, features = list(values), [tuple(v) for v in vectors]
             else:

@@ -20,8 +20,8 @@ class Candidate:
     score: float | None  # the deployed reward model's score, if one is deployed
     producer: str  # "policy-v3", "human", "imported", ...
     # What the reward model's score head reads for this response (its last hidden representation);
-    # the score is a linear function of it. With features, uncertainty sampling weighs a pair's
-    # doubt by how much its answer could teach (see `select_tasks`).
+    # the score is a linear function of it. The information policy weighs a pair's doubt by how
+    # much its answer could teach (see `select_tasks`).
     features: tuple[float, ...] | None = None
 
 
@@ -132,10 +132,13 @@ def select_tasks(
 
     - random and new_vs_old: `per_prompt` pairs per prompt by `select_pairs`, then the rest of
       the tasks at random among them;
-    - uncertainty, once every candidate is scored: with features, by expected information (see
-      `_informative`); without, a spread over prompts by uncertainty, each prompt's most
-      uncertain pair before any prompt's second, a prompt's second pair sharing no response with
-      its first when it can. `explore` of these tasks are unseen pairs drawn at random.
+    - uncertainty, once every candidate is scored: a spread over prompts by uncertainty, each
+      prompt's most uncertain pair before any prompt's second, a prompt's second pair sharing no
+      response with its first when it can. `explore` of these tasks are unseen pairs drawn at
+      random;
+    - information, once every candidate is scored and has features: by expected information
+      about the score head (see `_informative`), with the same spread and exploration; without
+      features it is uncertainty.
     """
     held = {key: candidates for key, candidates in pools.items() if key in validation}
     train = {key: candidates for key, candidates in pools.items() if key not in validation}
@@ -208,7 +211,7 @@ def _by_policy(
     if limit <= 0:
         return []
     scored = all(c.score is not None for candidates in pools.values() for c in candidates)
-    if policy != "uncertainty" or not scored:
+    if policy not in ("uncertainty", "information") or not scored:
         proposals = [
             (key, pair)
             for key, candidates in pools.items()
@@ -254,7 +257,7 @@ def _by_policy(
         if taken[key] >= per_prompt or not ranked[key]:
             open_keys.remove(key)
     featured = all(c.features is not None for candidates in pools.values() for c in candidates)
-    if featured:
+    if policy == "information" and featured:
         chosen += _informative(
             pools, ranked, taken=taken, limit=limit - len(chosen), per_prompt=per_prompt, existing=existing
         )
@@ -297,32 +300,34 @@ def _informative(
     if limit <= 0:
         return []
     by_id = {c.id: c for candidates in pools.values() for c in candidates}
-    dim = len(next(iter(by_id.values())).features or ())
-    if dim == 0:
-        return []
-    precision = np.eye(dim) * PRIOR_PRECISION
-    for seen in existing:
-        x, y = (by_id.get(i) for i in seen) if len(seen) == 2 else (None, None)
-        if x is not None and y is not None:
-            d = _vector(x) - _vector(y)
-            p = preference_probability(_score(x), _score(y))
-            precision += p * (1 - p) * np.outer(d, d)
-    covariance = np.linalg.inv(precision)
-
     rows = [(key, pair) for key, pairs in ranked.items() for pair in pairs]
     if not rows:
         return []
     d = np.array([_vector(by_id[pair.a]) - _vector(by_id[pair.b]) for _, pair in rows])
     mu = np.array([_score(by_id[pair.a]) - _score(by_id[pair.b]) for _, pair in rows])
+    # Feature scales differ by orders of magnitude from one model to the next (a barely trained
+    # head reads a nearly constant pooler); measured in units of the round's typical difference,
+    # the prior means the same thing for every model.
+    scale = math.sqrt(float(np.mean(np.sum(d**2, axis=1)))) or 1.0
+    d /= scale
+    dim = d.shape[1]
+    precision = np.eye(dim) * PRIOR_PRECISION
+    for seen in existing:
+        x, y = (by_id.get(i) for i in seen) if len(seen) == 2 else (None, None)
+        if x is not None and y is not None:
+            e = (_vector(x) - _vector(y)) / scale
+            p = preference_probability(_score(x), _score(y))
+            precision += p * (1 - p) * np.outer(e, e)
+    covariance = np.linalg.inv(precision)
     s2 = np.einsum("ij,jk,ik->i", d, covariance, d)
+    probability = 0.5 * (1.0 + np.tanh(mu / 2.0))  # sigmoid, without overflow
+    weight = probability * (1.0 - probability)
     count = dict(taken)
     available = np.array([count[key] < per_prompt for key, _ in rows])
     chosen: list[tuple[K, Pair]] = []
     while len(chosen) < limit and available.any():
         level = min(count[key] for (key, _), ok in zip(rows, available, strict=True) if ok)
         at_level = available & np.array([count[key] == level for key, _ in rows])
-        p_bar = 1.0 / (1.0 + np.exp(-mu / np.sqrt(1.0 + np.pi * s2 / 8.0)))
-        weight = p_bar * (1.0 - p_bar)
         gain = np.where(at_level, np.log1p(weight * s2), -np.inf)
         best = int(np.argmax(gain))
         key, pair = rows[best]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import replace
 
 import pytest
 
@@ -130,15 +129,16 @@ def test_it_asks_about_pairs_that_differ_before_near_copies_it_is_as_unsure_of()
     # Candidates 0 and 1 score the same (p = 0.5) but the model sees them as near copies; 2 and 3
     # are one point apart (p = 0.73) but differ along a direction no judgment has covered.
     pools = {0: _featured(0, [(0.0, (0.0, 0.0)), (0.0, (0.05, 0.0)), (5.0, (0.0, 3.0)), (6.0, (0.0, 0.0))])}
+    # The uncertainty policy reads the doubt alone, features or not.
     doubt_only = select_tasks(
-        {0: [replace(c, features=None) for c in pools[0]]},
+        pools,
         policy="uncertainty",
         limit=1,
         existing=set(),
         rng=random.Random(0),
     )
     assert {doubt_only[0][1].a, doubt_only[0][1].b} == {0, 1}
-    [(_, pair)] = select_tasks(pools, policy="uncertainty", limit=1, existing=set(), rng=random.Random(0))
+    [(_, pair)] = select_tasks(pools, policy="information", limit=1, existing=set(), rng=random.Random(0))
     assert {pair.a, pair.b} == {2, 3} and pair.priority > 0
     # The suggestion is still the model's own P(A preferred).
     scores = {c.id: c.score for c in pools[0]}
@@ -154,14 +154,14 @@ def test_it_does_not_ask_the_same_question_twice_in_a_round():
         2: _featured(2, [(0.0, (0.0, 0.0)), (0.2, (0.0, 1.0))]),
     }
     doubt_only = select_tasks(
-        {key: [replace(c, features=None) for c in pool] for key, pool in pools.items()},
+        pools,
         policy="uncertainty",
         limit=2,
         existing=set(),
         rng=random.Random(0),
     )
     assert {key for key, _ in doubt_only} == {0, 1}
-    chosen = select_tasks(pools, policy="uncertainty", limit=2, existing=set(), rng=random.Random(0))
+    chosen = select_tasks(pools, policy="information", limit=2, existing=set(), rng=random.Random(0))
     # The first x pair is worth most; once it is asked, the other x pair teaches less than y.
     assert chosen[0][0] in (0, 1) and chosen[1][0] == 2
     assert chosen[0][1].priority > chosen[1][1].priority
@@ -174,11 +174,11 @@ def test_it_counts_the_pairs_already_asked():
         1: _featured(1, [(0.0, (0.0, 0.0)), (0.2, (0.0, 1.0))]),
         2: _featured(2, [(0.0, (1.1 * k, 0.0)) for k in range(6)]),
     }
-    [(key, _)] = select_tasks(pools, policy="uncertainty", limit=1, existing=set(), rng=random.Random(0))
+    [(key, _)] = select_tasks(pools, policy="information", limit=1, existing=set(), rng=random.Random(0))
     assert key in (0, 2)
     # Once every pair of prompt 2, all along x, has been judged, y is what the model knows least.
     asked = {frozenset((200 + i, 200 + j)) for i in range(6) for j in range(i + 1, 6)}
-    [(key, _)] = select_tasks(pools, policy="uncertainty", limit=1, existing=asked, rng=random.Random(0))
+    [(key, _)] = select_tasks(pools, policy="information", limit=1, existing=asked, rng=random.Random(0))
     assert key == 1
 
 
@@ -188,7 +188,7 @@ def test_it_draws_the_validation_prompts_pairs_at_random_whatever_the_policy():
         for key in range(40)
     }
     held = set(range(10))
-    for policy in ("random", "uncertainty"):
+    for policy in ("random", "uncertainty", "information"):
         seen: Counter[int] = Counter()
         for seed in range(20):
             chosen = select_tasks(
