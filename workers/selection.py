@@ -288,14 +288,17 @@ def _informative(
 
     The reward model scores r = w·φ + c, and Bradley-Terry's P(a beats b) = sigmoid(w·(φa - φb)).
     Around the deployed model, a judgment on (a, b) adds p(1 - p)·d dᵀ to the Fisher information
-    of w, with d = φa - φb. The pairs already asked add theirs (on top of a weak prior), and a
-    candidate's gain is log(1 + p̄(1 - p̄)·s²), where s² = dᵀ A⁻¹ d is how little the model knows
-    along d and p̄ the preference with that doubt taken into account (the probit approximation,
-    sigmoid(μ / √(1 + πs²/8))). So a pair is worth asking when the model is unsure of it *and*
-    its answers differ in a way the data has not covered yet: two replies one filler word apart
-    have p near ½ but a short d, and ten pairs that differ the same way teach little more than
-    one. After each pick, A takes that pair's information (Sherman-Morrison), so a round does not
-    ask the same question twice. Every prompt's first pair comes before any prompt's second.
+    A of w, with d = φa - φb (in units of the round's typical difference). The pairs already
+    asked add theirs on top of a weak prior, and a candidate's gain is log(1 + p(1 - p)·s²), where
+    s² = dᵀA⁻¹d is how little the data says along d: D-optimal design for a logistic model. So a
+    pair is worth asking when the model is unsure of it *and* its replies differ in a way the
+    data has not covered yet: two replies one filler word apart have p near ½ but a short d. After
+    each pick, A takes that pair's information (Sherman-Morrison), so a round does not ask the
+    same question twice. Every prompt's first pair comes before any prompt's second.
+
+    In the simulation this did worse than random and than doubt alone (docs/flywheel.md): the
+    features are those of a network that is fine-tuned whole, so the last layer's information is
+    a poor map of what a judgment teaches it.
     """
     if limit <= 0:
         return []

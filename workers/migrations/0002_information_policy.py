@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workers', '0001_initial'),
+        ("workers", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='pipelinesettings',
-            name='selection_policy',
-            field=models.CharField(choices=[('random', 'Random pairs'), ('uncertainty', 'Where the reward model is least sure'), ('information', 'Where the reward model is unsure and the answer would teach it most'), ('new_vs_old', 'New model against the previous one')], default='uncertainty', max_length=16),
+            model_name="pipelinesettings",
+            name="selection_policy",
+            field=models.CharField(
+                choices=[
+                    ("random", "Random pairs"),
+                    ("uncertainty", "Where the reward model is least sure"),
+                    ("information", "Where the reward model is unsure and the answer would teach it most"),
+                    ("new_vs_old", "New model against the previous one"),
+                ],
+                default="uncertainty",
+                max_length=16,
+            ),
         ),
     ]
