@@ -78,6 +78,22 @@ def _group_hash(decision: CurationDecision) -> str:
     return representative.exact_hash or decision.exact_hash
 
 
+def validation_prompt_ids(*, project: Project) -> set[int]:
+    """The kept prompts whose data the next snapshot holds out for validation (by the same rule
+    as `snapshot_create`: a prompt's near-duplicate cluster decides, so it is stable from one
+    snapshot to the next). Pair selection uses it to draw those prompts' pairs independently of
+    the selection policy."""
+    percent = curation_settings(project=project).validation_percent
+    decisions = CurationDecision.objects.filter(
+        project=project, kind=ItemKind.PROMPT, status=Status.KEPT, prompt__isnull=False
+    ).select_related("cluster_representative")
+    return {
+        decision.prompt_id
+        for decision in decisions
+        if decision.prompt_id and split_for(_group_hash(decision), percent) == SnapshotItem.Split.VALIDATION
+    }
+
+
 def _settings_dict(cfg: CurationSettings) -> dict[str, Any]:
     return {
         "pipeline_version": PIPELINE_VERSION,

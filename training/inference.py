@@ -164,12 +164,17 @@ def generate(
     return {"version": loaded.version_id, "outputs": outputs, "seconds": round(time.monotonic() - started, 3)}
 
 
-def score(*, project_id: int, prompt: str, responses: list[str]) -> dict[str, Any]:
+def score(*, project_id: int, prompt: str, responses: list[str], features: bool = False) -> dict[str, Any]:
+    """The deployed reward model's scores; with `features`, also the vector each score is a linear
+    function of (what active learning measures a pair's information with), in the same pass."""
     loaded = SLOTS.get(project_id, "reward")
     started = time.monotonic()
-    scores = loaded.model.score(prompt, responses)
-    return {
-        "version": loaded.version_id,
-        "scores": [float(s) for s in scores],
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    result: dict[str, Any] = {"version": loaded.version_id}
+    if features:
+        scores, vectors = loaded.model.score_with_features(prompt, responses)
+        result["features"] = vectors
+    else:
+        scores = loaded.model.score(prompt, responses)
+    result["scores"] = [float(s) for s in scores]
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result

@@ -121,6 +121,34 @@ class RewardModel:
     @torch.no_grad()
     def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int = 16) -> list[float]:
         """One scalar per (prompt, response), in the order given."""
+        return self._forward(pairs, batch_size=batch_size, features=False)[0]
+
+    @torch.no_grad()
+    def score_with_features(
+        self, prompt: str, responses: list[str], batch_size: int = 16
+    ) -> tuple[list[float], list[list[float]]]:
+        """Scores, and each response's features: the representation the scalar head reads (for a
+        BERT, the pooled [CLS]; for a decoder, the last token's hidden state). The score is a
+        linear function of them, which is what makes them useful to active learning: how much a
+        judgment on (a, b) can move the head grows with the distance between a's and b's."""
+        return self._forward(
+            [(prompt, response) for response in responses], batch_size=batch_size, features=True
+        )
+
+    def _head(self) -> torch.nn.Linear:
+        # The last linear layer that maps to the score (BERT's `classifier`, a decoder's `score`,
+        # RoBERTa's `out_proj`).
+        labels = self.model.config.num_labels
+        heads = [
+            m for m in self.model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == labels
+        ]
+        if not heads:
+            raise ValueError(f"{self.folder}: no linear score head to read features from")
+        return heads[-1]
+
+    def _forward(
+        self, pairs: list[tuple[str, str]], *, batch_size: int, features: bool
+    ) -> tuple[list[float], list[list[float]]]:
         encoded = [encode_pair(self.tokenizer, p, r, self.max_length) for p, r in pairs]
         pad_id = self.tokenizer.pad_token_id
         # Batches are cut from the pairs sorted by length: every row is padded to the longest in
@@ -129,19 +157,37 @@ class RewardModel:
         # float rounding, about 1e-7).
         order = sorted(range(len(encoded)), key=lambda index: len(encoded[index]))
         scores = [0.0] * len(encoded)
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            batch = [encoded[index] for index in indices]
-            width = max(len(ids) for ids in batch)
-            # Right padding with a mask, as in training (TRL's DataCollatorForPreference).
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, ids in enumerate(batch):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention[row, : len(ids)] = 1
-            logits = self.model(
-                input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device)
-            ).logits
-            for index, value in zip(indices, logits[:, 0].float().cpu(), strict=True):
-                scores[index] = float(value)
-        return scores
+        vectors: list[list[float]] = [[] for _ in encoded]
+        captured: list[torch.Tensor] = []
+        hook = (
+            self._head().register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0]))
+            if features
+            else None
+        )
+        try:
+            for start in range(0, len(order), batch_size):
+                indices = order[start : start + batch_size]
+                batch = [encoded[index] for index in indices]
+                width = max(len(ids) for ids in batch)
+                # Right padding with a mask, as in training (TRL's DataCollatorForPreference).
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, ids in enumerate(batch):
+                    input_ids[row, : len(ids)] = torch.tensor(ids)
+                    attention[row, : len(ids)] = 1
+                captured.clear()
+                logits = self.model(
+                    input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device)
+                ).logits
+                for index, value in zip(indices, logits[:, 0].float().cpu(), strict=True):
+                    scores[index] = float(value)
+                if features:
+                    hidden = captured[-1].float().cpu()
+                    if hidden.dim() == 3:  # a decoder's head reads every position; its score is the last
+                        hidden = hidden[torch.arange(len(batch)), attention.sum(dim=1) - 1]
+                    for index, vector in zip(indices, hidden.tolist(), strict=True):
+                        vectors[index] = vector
+        finally:
+            if hook is not None:
+                hook.remove()
+        return scores, vectors

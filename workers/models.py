@@ -11,6 +11,7 @@ from training.models import ModelVersion
 class SelectionPolicy(models.TextChoices):
     RANDOM = "random", "Random pairs"
     UNCERTAINTY = "uncertainty", "Where the reward model is least sure"
+    INFORMATION = "information", "Where the reward model is unsure and the answer would teach it most"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
 
 

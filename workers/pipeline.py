@@ -23,7 +23,7 @@ from feedback.models import ComparisonTask, Judgment, Project, Response, Respons
 from flywheel.errors import Conflict
 from flywheel.models import User
 from flywheel.services import audit_record
-from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, PipelineSettings, RunStatus
+from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, PipelineSettings, RunStatus, SelectionPolicy
 from workers.selection import Candidate, select_tasks
 
 logger = logging.getLogger(__name__)
@@ -299,6 +299,7 @@ def step_generate(*, run: PipelineRun) -> str:
 
 def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
     """Queue comparison tasks between kept candidates, chosen by the project's policy."""
+    from curation.snapshots import validation_prompt_ids
     from training.inference import SLOTS, NoModelDeployed
 
     cfg = pipeline_settings(project=run.project)
@@ -328,11 +329,17 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         if len(responses) < 2:
             continue
         scores: list[float | None] = [None] * len(responses)
+        features: list[tuple[float, ...] | None] = [None] * len(responses)
         if reward is not None:
-            scores = list(reward.model.score(responses[0].prompt.text, [r.text for r in responses]))
+            texts = [r.text for r in responses]
+            if cfg.selection_policy == SelectionPolicy.INFORMATION:
+                values, vectors = reward.model.score_with_features(responses[0].prompt.text, texts)
+                scores, features = list(values), [tuple(v) for v in vectors]
+            else:
+                scores = list(reward.model.score(responses[0].prompt.text, texts))
         pools[prompt_id] = [
-            Candidate(id=r.pk, score=s, producer=r.model_name or r.source)
-            for r, s in zip(responses, scores, strict=True)
+            Candidate(id=r.pk, score=s, producer=r.model_name or r.source, features=f)
+            for r, s, f in zip(responses, scores, features, strict=True)
         ]
     chosen = select_tasks(
         pools,
@@ -341,6 +348,7 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         existing=existing,
         per_prompt=2,
         newest_producer=newest,
+        validation=validation_prompt_ids(project=run.project),
         rng=rng,
     )
     created = 0

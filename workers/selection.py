@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import TypeVar
+
+import numpy as np
 
 K = TypeVar("K", bound=Hashable)
 
@@ -17,6 +19,10 @@ class Candidate:
     id: int
     score: float | None  # the deployed reward model's score, if one is deployed
     producer: str  # "policy-v3", "human", "imported", ...
+    # What the reward model's score head reads for this response (its last hidden representation);
+    # the score is a linear function of it. The information policy weighs a pair's doubt by how
+    # much its answer could teach (see `select_tasks`).
+    features: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,13 @@ def _disjoint_first(pairs: list[Pair]) -> list[Pair]:
     return first + later
 
 
+# The prior precision of the score head's weights in the information criterion: how much a
+# feature direction counts as known before any pair along it is judged. Features of the reward
+# models here are O(1) per dimension (a tanh pooler, a normed hidden state), so 1 is a weak prior
+# that a dozen judged pairs along a direction outweigh.
+PRIOR_PRECISION = 1.0
+
+
 def select_tasks(
     pools: Mapping[K, Sequence[Candidate]],
     *,
@@ -107,19 +120,98 @@ def select_tasks(
     per_prompt: int = 2,
     newest_producer: str | None = None,
     explore: float = EXPLORE_SHARE,
+    validation: Collection[K] = (),
     rng: random.Random,
 ) -> list[tuple[K, Pair]]:
     """A round's comparisons across prompts: up to `limit` (prompt, pair), highest priority first.
 
-    - random and new_vs_old: `per_prompt` pairs per prompt by `select_pairs`, then `limit` of
-      them at random;
-    - uncertainty, once every candidate is scored: a spread over prompts, then by uncertainty.
-      Each prompt's most uncertain pair comes before any prompt's second one, and a prompt's
-      second pair shares no response with its first when it can. `explore` of the tasks are
-      unseen pairs drawn at random (still carrying their uncertainty as priority and suggestion).
+    Prompts in `validation` (those whose data the snapshot holds out) get their share of the
+    tasks, in proportion to their number, drawn at random whatever the policy: the gate judges
+    models on that split, and it can only tell which model is better on the pairs a project
+    meets if the split is not shaped by what one model found hard. The rest, by the policy:
+
+    - random and new_vs_old: `per_prompt` pairs per prompt by `select_pairs`, then the rest of
+      the tasks at random among them;
+    - uncertainty, once every candidate is scored: a spread over prompts by uncertainty, each
+      prompt's most uncertain pair before any prompt's second, a prompt's second pair sharing no
+      response with its first when it can. `explore` of these tasks are unseen pairs drawn at
+      random;
+    - information, once every candidate is scored and has features: by expected information
+      about the score head (see `_informative`), with the same spread and exploration; without
+      features it is uncertainty.
     """
+    held = {key: candidates for key, candidates in pools.items() if key in validation}
+    train = {key: candidates for key, candidates in pools.items() if key not in validation}
+    askable = sum(len(c) >= 2 for c in pools.values())
+    share = round(limit * sum(len(c) >= 2 for c in held.values()) / askable) if askable else 0
+    held_out = _random_spread(held, limit=share, per_prompt=per_prompt, existing=existing, rng=rng)
+    chosen = _by_policy(
+        train,
+        policy=policy,
+        limit=limit - len(held_out),
+        existing=existing,
+        per_prompt=per_prompt,
+        newest_producer=newest_producer,
+        explore=explore,
+        rng=rng,
+    )
+    if not (held_out and chosen):
+        return sorted(chosen + held_out, key=lambda item: -item[1].priority)
+    # Served in the same queue, by priority: each held-out task takes the priority of the policy's
+    # task at its place in an even interleaving (and goes right after it), so the split fills as
+    # fast as the rest instead of waiting behind every pair the policy ranked higher.
+    chosen.sort(key=lambda item: -item[1].priority)
+    step = len(chosen) / len(held_out)
+    places = [min(int((i + 0.5) * step), len(chosen) - 1) for i in range(len(held_out))]
+    interleaved = [(-pair.priority, float(j), key, pair) for j, (key, pair) in enumerate(chosen)]
+    interleaved += [
+        (-chosen[j][1].priority, j + 0.5, key, replace(pair, priority=chosen[j][1].priority))
+        for j, (key, pair) in zip(places, held_out, strict=True)
+    ]
+    interleaved.sort(key=lambda row: row[:2])
+    return [(key, pair) for *_, key, pair in interleaved]
+
+
+def _random_spread(
+    pools: Mapping[K, Sequence[Candidate]],
+    *,
+    limit: int,
+    per_prompt: int,
+    existing: set[frozenset[int]],
+    rng: random.Random,
+) -> list[tuple[K, Pair]]:
+    """`limit` unseen pairs at random, every prompt's first before any prompt's second."""
+    levels: list[list[tuple[float, K, Pair]]] = [[] for _ in range(per_prompt)]
+    for key, candidates in pools.items():
+        if len(candidates) < 2:
+            continue
+        pairs = select_pairs(candidates, policy="random", max_pairs=per_prompt, existing=existing, rng=rng)
+        # Keep each pair's uncertainty as its suggestion; its priority is set by the caller.
+        for index, pair in enumerate(pairs):
+            levels[index].append((rng.random(), key, replace(pair, priority=_doubt(pair))))
+    ordered = [(key, pair) for level in levels for _, key, pair in sorted(level, key=lambda row: row[0])]
+    return ordered[:limit]
+
+
+def _doubt(pair: Pair) -> float:
+    return uncertainty(pair.p_a) if pair.p_a is not None else 0.0
+
+
+def _by_policy(
+    pools: Mapping[K, Sequence[Candidate]],
+    *,
+    policy: str,
+    limit: int,
+    existing: set[frozenset[int]],
+    per_prompt: int,
+    newest_producer: str | None,
+    explore: float,
+    rng: random.Random,
+) -> list[tuple[K, Pair]]:
+    if limit <= 0:
+        return []
     scored = all(c.score is not None for candidates in pools.values() for c in candidates)
-    if policy != "uncertainty" or not scored:
+    if policy not in ("uncertainty", "information") or not scored:
         proposals = [
             (key, pair)
             for key, candidates in pools.items()
@@ -164,6 +256,13 @@ def select_tasks(
         taken[key] += 1
         if taken[key] >= per_prompt or not ranked[key]:
             open_keys.remove(key)
+    featured = all(c.features is not None for candidates in pools.values() for c in candidates)
+    if policy == "information" and featured:
+        chosen += _informative(
+            pools, ranked, taken=taken, limit=limit - len(chosen), per_prompt=per_prompt, existing=existing
+        )
+        chosen.sort(key=lambda item: -item[1].priority)
+        return chosen
     # Exploitation: everyone's first choice by uncertainty, then everyone's second, ...
     exploit = [
         (index, -pair.priority, rng.random(), key, pair)
@@ -174,3 +273,86 @@ def select_tasks(
     chosen += [(key, pair) for *_, key, pair in exploit[: limit - len(chosen)]]
     chosen.sort(key=lambda item: -item[1].priority)
     return chosen
+
+
+def _informative(
+    pools: Mapping[K, Sequence[Candidate]],
+    ranked: Mapping[K, Sequence[Pair]],
+    *,
+    taken: Mapping[K, int],
+    limit: int,
+    per_prompt: int,
+    existing: set[frozenset[int]],
+) -> list[tuple[K, Pair]]:
+    """Greedy expected information about the score head, one pair at a time.
+
+    The reward model scores r = w·φ + c, and Bradley-Terry's P(a beats b) = sigmoid(w·(φa - φb)).
+    Around the deployed model, a judgment on (a, b) adds p(1 - p)·d dᵀ to the Fisher information
+    A of w, with d = φa - φb (in units of the round's typical difference). The pairs already
+    asked add theirs on top of a weak prior, and a candidate's gain is log(1 + p(1 - p)·s²), where
+    s² = dᵀA⁻¹d is how little the data says along d: D-optimal design for a logistic model. So a
+    pair is worth asking when the model is unsure of it *and* its replies differ in a way the
+    data has not covered yet: two replies one filler word apart have p near ½ but a short d. After
+    each pick, A takes that pair's information (Sherman-Morrison), so a round does not ask the
+    same question twice. Every prompt's first pair comes before any prompt's second.
+
+    In the simulation this did worse than random and than doubt alone (docs/flywheel.md): the
+    features are those of a network that is fine-tuned whole, so the last layer's information is
+    a poor map of what a judgment teaches it.
+    """
+    if limit <= 0:
+        return []
+    by_id = {c.id: c for candidates in pools.values() for c in candidates}
+    rows = [(key, pair) for key, pairs in ranked.items() for pair in pairs]
+    if not rows:
+        return []
+    d = np.array([_vector(by_id[pair.a]) - _vector(by_id[pair.b]) for _, pair in rows])
+    mu = np.array([_score(by_id[pair.a]) - _score(by_id[pair.b]) for _, pair in rows])
+    # Feature scales differ by orders of magnitude from one model to the next (a barely trained
+    # head reads a nearly constant pooler); measured in units of the round's typical difference,
+    # the prior means the same thing for every model.
+    scale = math.sqrt(float(np.mean(np.sum(d**2, axis=1)))) or 1.0
+    d /= scale
+    dim = d.shape[1]
+    precision = np.eye(dim) * PRIOR_PRECISION
+    for seen in existing:
+        x, y = (by_id.get(i) for i in seen) if len(seen) == 2 else (None, None)
+        if x is not None and y is not None:
+            e = (_vector(x) - _vector(y)) / scale
+            p = preference_probability(_score(x), _score(y))
+            precision += p * (1 - p) * np.outer(e, e)
+    covariance = np.linalg.inv(precision)
+    s2 = np.einsum("ij,jk,ik->i", d, covariance, d)
+    probability = 0.5 * (1.0 + np.tanh(mu / 2.0))  # sigmoid, without overflow
+    weight = probability * (1.0 - probability)
+    count = dict(taken)
+    available = np.array([count[key] < per_prompt for key, _ in rows])
+    chosen: list[tuple[K, Pair]] = []
+    while len(chosen) < limit and available.any():
+        level = min(count[key] for (key, _), ok in zip(rows, available, strict=True) if ok)
+        at_level = available & np.array([count[key] == level for key, _ in rows])
+        gain = np.where(at_level, np.log1p(weight * s2), -np.inf)
+        best = int(np.argmax(gain))
+        key, pair = rows[best]
+        # The task's priority: 1 - 1/(1 + p̄(1 - p̄)s²), the gain mapped onto [0, 1) like the
+        # doubt it replaces, in the same order.
+        chosen.append((key, replace(pair, priority=float(-np.expm1(-gain[best])))))
+        count[key] += 1
+        available[best] = False
+        if count[key] >= per_prompt:
+            available &= np.array([k != key for k, _ in rows])
+        # A ← A + w d dᵀ, and with it every candidate's s², in O(n·dim).
+        u = covariance @ d[best]
+        w = float(weight[best])
+        covariance -= w * np.outer(u, u) / (1.0 + w * float(d[best] @ u))
+        s2 -= w * (d @ u) ** 2 / (1.0 + w * float(d[best] @ u))
+    return chosen
+
+
+def _vector(candidate: Candidate) -> np.ndarray:
+    return np.asarray(candidate.features, dtype=float)
+
+
+def _score(candidate: Candidate) -> float:
+    assert candidate.score is not None
+    return candidate.score

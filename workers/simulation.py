@@ -44,7 +44,7 @@ from django.db.models import Q
 
 from curation.models import CurationDecision, ItemKind, Status
 from curation.services import curation_settings, project_curate
-from curation.snapshots import snapshot_create
+from curation.snapshots import snapshot_create, validation_prompt_ids
 from feedback.models import (
     Choice,
     ComparisonTask,
@@ -254,6 +254,9 @@ class SimulationConfig:
     best_of_n: int = 6
     max_pairs_per_prompt: int = 2  # as step_pairs
     explore: float = EXPLORE_SHARE  # under uncertainty, the share of tasks drawn at random
+    # An ablation: the validation prompts' pairs drawn at random whatever the policy, as the
+    # product does (off: chosen by the policy like the rest, as before).
+    random_validation: bool = True
     careful: int = 6
     careless_left: int = 1
     careless_random: int = 1
@@ -580,6 +583,8 @@ def _generate(
 def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[float]] | None) -> list[float]:
     """Queue the round's comparisons among kept candidates, chosen by the project's policy with
     `select_tasks`, as step_pairs does. Returns the hidden score gap of every queued pair."""
+    from training import inference
+
     config = world.config
     policy = pipeline_settings(project=world.project).selection_policy
     existing = {
@@ -597,15 +602,26 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
     for response in kept:
         by_prompt.setdefault(response.prompt_id, []).append(response)
     pools: dict[int, list[Candidate]] = {}
+    featured = scores is not None and policy == "information"
     for prompt_id, responses in by_prompt.items():
         if len(responses) < 2:
             continue
         values: list[float | None] = [None] * len(responses)
-        if scores is not None:
+        features: list[tuple[float, ...] | None] = [None] * len(responses)
+        if featured:
+            # As step_pairs: scores and features from the deployed model in one pass.
+            served = inference.score(
+                project_id=world.project.pk,
+                prompt=responses[0].prompt.text,
+                responses=[r.text for r in responses],
+                features=True,
+            )
+            values, features = list(served["scores"]), [tuple(v) for v in served["features"]]
+        elif scores is not None:
             values = list(scores(responses[0].prompt.text, [r.text for r in responses]))
         pools[prompt_id] = [
-            Candidate(id=r.pk, score=v, producer=r.model_name or r.source)
-            for r, v in zip(responses, values, strict=True)
+            Candidate(id=r.pk, score=v, producer=r.model_name or r.source, features=f)
+            for r, v, f in zip(responses, values, features, strict=True)
         ]
     chosen = select_tasks(
         pools,
@@ -615,6 +631,7 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
         per_prompt=config.max_pairs_per_prompt,
         newest_producer=f"sim-policy-r{number}",
         explore=config.explore,
+        validation=validation_prompt_ids(project=world.project) if config.random_validation else (),
         rng=world.rng,
     )
     responses_by_id = {r.pk: r for rs in by_prompt.values() for r in rs}
@@ -875,7 +892,12 @@ def plot(results: Sequence[SimulationResult], path: Path, *, title: str = "") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"random": "tab:blue", "uncertainty": "tab:orange", "new_vs_old": "tab:green"}
+    colours = {
+        "random": "tab:blue",
+        "uncertainty": "tab:orange",
+        "information": "tab:red",
+        "new_vs_old": "tab:green",
+    }
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
     by_policy: dict[str, list[SimulationResult]] = {}
     for result in results:

@@ -111,6 +111,26 @@ def test_it_puts_a_whole_near_duplicate_cluster_in_one_split(project, carol):
     assert used == {"train", "validation"}
 
 
+def test_it_names_the_prompts_the_next_snapshot_holds_out_before_it_is_taken(project, carol):
+    # Pair selection draws these prompts' pairs at random, so they must be the very prompts the
+    # snapshot then puts in validation, near duplicates included.
+    cfg = services.curation_settings(project=project)
+    cfg.validation_percent = 50
+    cfg.save()
+    for seed in range(12):
+        base = paragraph(seed * 10 + 700)
+        for member in (add_prompt(project, base), add_prompt(project, variant(base, seed * 10 + 701))):
+            add_demo(member, f"A careful, complete answer number {member.pk} about the topic.")
+    curate(project)
+    for decision in CurationDecision.objects.filter(project=project).exclude(status=Status.KEPT):
+        services.decision_override(decision_id=decision.pk, actor=carol, status=Status.KEPT)
+    held = snapshots.validation_prompt_ids(project=project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    splits = snapshots.snapshot_split_of_prompts(snapshot=snapshot)
+    assert held == {pid for pid, split in splits.items() if split == {"validation"}}
+    assert 0 < len(held) < len(splits)
+
+
 def test_it_splits_the_same_prompt_the_same_way_in_every_snapshot(project, carol):
     for seed in range(6):
         add_demo(add_prompt(project, paragraph(seed + 500)), "A helpful and specific answer to the question.")

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from training.config import RewardTrainConfig
 from training.reward import train_reward
@@ -59,6 +60,28 @@ def test_it_returns_scores_in_input_order_across_length_sorted_batches(reward):
     assert len(set(batched)) == len(responses)
 
 
+def _head_of(model: RewardModel) -> torch.nn.Linear:
+    return model.model.classifier if hasattr(model.model, "classifier") else model.model.score
+
+
+def test_it_returns_the_features_its_score_head_reads(reward):
+    responses = ["please the sky is blue", "the sky is blue really very truly indeed also", "thanks", ""]
+    scores, features = reward.score_with_features("what color is the sky ?", responses, batch_size=3)
+    assert scores == pytest.approx(reward.score("what color is the sky ?", responses), abs=1e-5)
+    head = _head_of(reward)
+    assert all(len(vector) == head.in_features for vector in features)
+    # The score is the head applied to the features, so the features are the score's own inputs.
+    recomputed = head(torch.tensor(features)).squeeze(-1).tolist()
+    assert recomputed == pytest.approx(scores, abs=1e-4)
+    # And they do not depend on the batch a response is scored in.
+    single = [
+        reward.score_with_features("what color is the sky ?", [r], batch_size=1)[1][0] for r in responses
+    ]
+    assert [v for vector in single for v in vector] == pytest.approx(
+        [v for vector in features for v in vector], abs=1e-5
+    )
+
+
 def test_it_scores_with_a_causal_lm_reward_model(tmp_path, snapshot_dir, tiny_lm):
     # A decoder base reads the conversation through its chat template and pads on the right.
     result = train_reward(
@@ -72,3 +95,8 @@ def test_it_scores_with_a_causal_lm_reward_model(tmp_path, snapshot_dir, tiny_lm
     single = [model.score("what color is the sky ?", [response])[0] for response in responses]
     assert batched == pytest.approx(single, abs=1e-5)
     assert len(set(batched)) == 3
+    # A decoder's head reads every position and its score is the last real token's: so are the
+    # features, padding or not.
+    scores, features = model.score_with_features("what color is the sky ?", responses, batch_size=3)
+    recomputed = _head_of(model)(torch.tensor(features)).squeeze(-1).tolist()
+    assert recomputed == pytest.approx(scores, abs=1e-4) and scores == pytest.approx(batched, abs=1e-5)

@@ -15,7 +15,7 @@ from flywheel.errors import Conflict
 from training.models import ModelKind, VersionStatus
 from training.services import active_deployment
 from workers import pipeline
-from workers.models import PipelineRun, RunStatus
+from workers.models import PipelineRun, RunStatus, SelectionPolicy
 
 THINGS = {"sky": "blue", "grass": "green", "sun": "yellow", "snow": "white", "coal": "black", "rose": "red"}
 WHEN = ["today", "at noon", "in winter", "in the evening", "in spring", "after the rain"]
@@ -159,3 +159,13 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
         )
     ]
     assert priorities == sorted(priorities, reverse=True) and min(priorities) >= 0 and max(priorities) <= 1
+    # The information policy reads the reward model's features too, in the same pass.
+    cfg.selection_policy = SelectionPolicy.INFORMATION
+    cfg.save()
+    before = ComparisonTask.objects.filter(project=project).count()
+    note = pipeline.step_pairs(run=run)
+    made = ComparisonTask.objects.filter(project=project).order_by("-id")[
+        : ComparisonTask.objects.filter(project=project).count() - before
+    ]
+    assert made and all(t.suggested_preference is not None and 0 <= t.priority < 1 for t in made), note
+    assert "information" in note

@@ -119,3 +119,93 @@ def test_it_selects_at_random_until_a_reward_model_scores_every_candidate():
     pools = _pools(10, [None, None, None])
     chosen = select_tasks(pools, policy="uncertainty", limit=8, existing=set(), rng=random.Random(0))
     assert len(chosen) == 8 and all(pair.p_a is None and pair.priority == 0.0 for _, pair in chosen)
+
+
+def _featured(key: int, rows: list[tuple[float, tuple[float, ...]]]) -> list[Candidate]:
+    return [Candidate(key * 100 + i, score, "x", features) for i, (score, features) in enumerate(rows)]
+
+
+def test_it_asks_about_pairs_that_differ_before_near_copies_it_is_as_unsure_of():
+    # Candidates 0 and 1 score the same (p = 0.5) but the model sees them as near copies; 2 and 3
+    # are one point apart (p = 0.73) but differ along a direction no judgment has covered.
+    pools = {0: _featured(0, [(0.0, (0.0, 0.0)), (0.0, (0.05, 0.0)), (5.0, (0.0, 3.0)), (6.0, (0.0, 0.0))])}
+    # The uncertainty policy reads the doubt alone, features or not.
+    doubt_only = select_tasks(
+        pools,
+        policy="uncertainty",
+        limit=1,
+        existing=set(),
+        rng=random.Random(0),
+    )
+    assert {doubt_only[0][1].a, doubt_only[0][1].b} == {0, 1}
+    [(_, pair)] = select_tasks(pools, policy="information", limit=1, existing=set(), rng=random.Random(0))
+    assert {pair.a, pair.b} == {2, 3} and pair.priority > 0
+    # The suggestion is still the model's own P(A preferred).
+    scores = {c.id: c.score for c in pools[0]}
+    assert pair.p_a == pytest.approx(preference_probability(scores[pair.a], scores[pair.b]))
+
+
+def test_it_does_not_ask_the_same_question_twice_in_a_round():
+    # Prompts 0 and 1 each hold a coin-toss pair that differs along x; prompt 2 a pair the model
+    # is a little surer of (p = 0.55), along y.
+    pools = {
+        0: _featured(0, [(0.0, (0.0, 0.0)), (0.0, (1.1, 0.0))]),
+        1: _featured(1, [(0.0, (0.0, 0.0)), (0.0, (1.1, 0.0))]),
+        2: _featured(2, [(0.0, (0.0, 0.0)), (0.2, (0.0, 1.0))]),
+    }
+    doubt_only = select_tasks(
+        pools,
+        policy="uncertainty",
+        limit=2,
+        existing=set(),
+        rng=random.Random(0),
+    )
+    assert {key for key, _ in doubt_only} == {0, 1}
+    chosen = select_tasks(pools, policy="information", limit=2, existing=set(), rng=random.Random(0))
+    # The first x pair is worth most; once it is asked, the other x pair teaches less than y.
+    assert chosen[0][0] in (0, 1) and chosen[1][0] == 2
+    assert chosen[0][1].priority > chosen[1][1].priority
+
+
+def test_it_counts_the_pairs_already_asked():
+    # Prompt 0's pair is a coin toss along x and twice as long as prompt 1's, along y (p = 0.55).
+    pools = {
+        0: _featured(0, [(0.0, (0.0, 0.0)), (0.0, (2.2, 0.0))]),
+        1: _featured(1, [(0.0, (0.0, 0.0)), (0.2, (0.0, 1.0))]),
+        2: _featured(2, [(0.0, (1.1 * k, 0.0)) for k in range(6)]),
+    }
+    [(key, _)] = select_tasks(pools, policy="information", limit=1, existing=set(), rng=random.Random(0))
+    assert key in (0, 2)
+    # Once every pair of prompt 2, all along x, has been judged, y is what the model knows least.
+    asked = {frozenset((200 + i, 200 + j)) for i in range(6) for j in range(i + 1, 6)}
+    [(key, _)] = select_tasks(pools, policy="information", limit=1, existing=asked, rng=random.Random(0))
+    assert key == 1
+
+
+def test_it_draws_the_validation_prompts_pairs_at_random_whatever_the_policy():
+    pools = {
+        key: [Candidate(key * 10 + i, s, "x") for i, s in enumerate([0.0, 0.05, 2.0, 4.0, 6.0])]
+        for key in range(40)
+    }
+    held = set(range(10))
+    for policy in ("random", "uncertainty", "information"):
+        seen: Counter[int] = Counter()
+        for seed in range(20):
+            chosen = select_tasks(
+                pools, policy=policy, limit=20, existing=set(), validation=held, rng=random.Random(seed)
+            )
+            assert len(chosen) == 20
+            # A quarter of the prompts, a quarter of the tasks: the same for every policy.
+            assert sum(key in held for key, _ in chosen) == 5
+            assert [p.priority for _, p in chosen] == sorted((p.priority for _, p in chosen), reverse=True)
+            seen.update(frozenset((pair.a % 10, pair.b % 10)) for key, pair in chosen if key in held)
+        # Ten pairs per prompt, drawn uniformly: the closest one is about a tenth of them.
+        assert seen[frozenset((0, 1))] < 30 and len(seen) == 10
+    # Uncertainty still takes the closest pair of every other prompt it asks.
+    chosen = select_tasks(
+        pools, policy="uncertainty", limit=20, existing=set(), validation=held, rng=random.Random(0)
+    )
+    assert all({pair.a % 10, pair.b % 10} == {0, 1} for key, pair in chosen if key not in held)
+    # The held-out tasks are spread through the queue, not all at its end.
+    ranks = [rank for rank, (key, _) in enumerate(chosen) if key in held]
+    assert min(ranks) < 5 and max(ranks) >= 15

@@ -47,6 +47,11 @@ class Command(BaseCommand):
             help="under uncertainty, the share of each round's tasks drawn at random",
         )
         parser.add_argument(
+            "--policy-validation",
+            action="store_true",
+            help="ablation: validation prompts' pairs chosen by the policy too, not at random",
+        )
+        parser.add_argument(
             "--warm-start", action="store_true", help="train each round from the deployed reward model"
         )
         parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot (PNG) here")
@@ -90,6 +95,7 @@ class Command(BaseCommand):
             temperature=options["temperature"],
             warm_start=options["warm_start"],
             explore=options["explore"],
+            random_validation=not options["policy_validation"],
             reward_config={**simulation.REWARD_CONFIG, "epochs": options["epochs"]},
         )
         encoder_dir = options["encoder"] or Path(settings.DATA_DIR) / "simulation" / "encoder"
