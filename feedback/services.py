@@ -274,32 +274,42 @@ _JUDGMENT_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-_JUDGMENT_INSERT_SQL = (
-    f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)}) SELECT {', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}"
-)
-# On a live lease, the usual case, the insert itself checks for an earlier judgment (the same
-# task, or the same key); only when it finds one does the submit look at it. Two probes, one per
-# unique index, not _EARLIER's OR: for that, the planner read all of the annotator's judgments.
-_JUDGMENT_INSERT_IF_NEW_SQL = (
-    f"{_JUDGMENT_INSERT_SQL} WHERE NOT EXISTS (SELECT 1 FROM {_J} WHERE task_id = %s AND annotator_id = %s)"  # noqa: S608
-    f" AND NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s AND idempotency_key = %s"
-    " AND idempotency_key <> '') RETURNING id"
-)
+_JUDGMENT_INTO = f"INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)})"
+_JUDGMENT_INSERT_SQL = f"{_JUDGMENT_INTO} SELECT {', '.join(['%s'] * len(_JUDGMENT_COLUMNS))}"
+
+
+def _not_judged_before(task: str) -> str:
+    """SQL: no earlier judgment of this annotator refuses a new one on `task` (the same task, or
+    the same idempotency key). Params: [the task, when `task` is %s,] the annotator, the annotator
+    again, the key.
+
+    Two probes, one per unique index, not _EARLIER's OR: for that, the planner read all of the
+    annotator's judgments.
+    """
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {_J} WHERE task_id = {task} AND annotator_id = %s)"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s AND idempotency_key = %s"
+        " AND idempotency_key <> '')"
+    )
+
+
+# On a live lease, the usual case, the insert itself checks for an earlier judgment; only when it
+# finds one does the submit look at it.
+_JUDGMENT_INSERT_IF_NEW_SQL = f"{_JUDGMENT_INSERT_SQL} WHERE {_not_judged_before('%s')} RETURNING id"
 _JUDGMENT_INSERT_SQL += " RETURNING id"
 _LEASE_CLOSE_SQL = f"UPDATE {_A} SET state = %s, closed_at = %s WHERE id = %s"  # noqa: S608
+# The judgment's columns that the one-statement submit takes from the lease row, not from params.
+_FROM_LEASE = {"task_id": "lease.task_id", "left_side": "lease.left_side"}
 # The usual submit as one statement (PostgreSQL): lock the task, insert the judgment when the lease
 # is this annotator's and live and nothing earlier refuses it, close the lease. In autocommit that
 # is one round trip where the transaction below takes five. Params: the lease; the judgment's
-# annotator, lease, choice, strength, rationale, time spent, key, source, created and updated; the
-# owner, now; the annotator; the annotator and key; closed at, the lease.
+# columns but _FROM_LEASE's; the owner, now; the annotator, the annotator, the key; closed at, the
+# lease.
 _SUBMIT_AT_ONCE_SQL = (
     f"WITH lease AS ({_SUBMIT_LEASE_SQL} FOR UPDATE OF t),"  # noqa: S608
-    f" ins AS (INSERT INTO {_J} ({', '.join(_JUDGMENT_COLUMNS)})"
-    " SELECT lease.task_id, %s, %s, %s, %s, %s, lease.left_side, %s, %s, %s, '', %s, %s FROM lease"
-    f" WHERE lease.annotator_id = %s AND lease.state = '{_ACTIVE}' AND lease.expires_at > %s"
-    f" AND NOT EXISTS (SELECT 1 FROM {_J} WHERE task_id = lease.task_id AND annotator_id = %s)"
-    f" AND NOT EXISTS (SELECT 1 FROM {_J} WHERE annotator_id = %s AND idempotency_key = %s"
-    " AND idempotency_key <> '') RETURNING id),"
+    f" ins AS ({_JUDGMENT_INTO} SELECT {', '.join(_FROM_LEASE.get(c, '%s') for c in _JUDGMENT_COLUMNS)}"
+    f" FROM lease WHERE lease.annotator_id = %s AND lease.state = '{_ACTIVE}' AND lease.expires_at > %s"
+    f" AND {_not_judged_before('lease.task_id')} RETURNING id),"
     f" closed AS (UPDATE {_A} SET state = '{AssignmentState.SUBMITTED.value}', closed_at = %s"
     " WHERE id = %s AND EXISTS (SELECT 1 FROM ins))"
     " SELECT lease.*, (SELECT id FROM ins) FROM lease"
@@ -446,10 +456,14 @@ def _own_assignment(*, assignment: Assignment, annotator: User) -> None:
         raise PermissionDeniedError("This assignment belongs to another annotator")
 
 
+# A submit's checked input: choice, strength, rationale, time spent, idempotency key.
+_Fields = tuple[str, str, str, int | None, str]
+
+
 def _submit_input(
     *, choice: object, strength: object, rationale: object, time_spent_ms: object, idempotency_key: object
-) -> tuple[str, str, str, int | None, str]:
-    """The checked (choice, strength, rationale), or InvalidInput naming the bad field."""
+) -> _Fields:
+    """The checked input (_Fields), or InvalidInput naming the bad field."""
     if not isinstance(choice, str) or choice not in Choice.values:
         raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}", field="choice")
     if not isinstance(strength, str) or strength not in ("", *Strength.values):
@@ -515,6 +529,7 @@ def comparison_submit(
     if not is_row_id(assignment_id):
         raise NotFound(f"No assignment with id {assignment_id}")
     now = now or timezone.now()
+    fields: _Fields | None = None
     if connection.vendor == "postgresql":
         try:
             fields = _submit_input(
@@ -542,28 +557,16 @@ def comparison_submit(
         owner_id, task_id, state, expires_at, left_side, is_gold, project_id, overlap_k = lease
         if owner_id != annotator.pk:
             raise PermissionDeniedError("This assignment belongs to another annotator")
-        choice, strength, rationale, time_spent_ms, idempotency_key = _submit_input(
-            choice=choice,
-            strength=strength,
-            rationale=rationale,
-            time_spent_ms=time_spent_ms,
-            idempotency_key=idempotency_key,
-        )
-        values = [
-            task_id,
-            annotator.pk,
-            assignment_id,
-            choice,
-            strength,
-            rationale,
-            left_side,
-            time_spent_ms,
-            idempotency_key,
-            source,
-            "",
-            now,
-            now,
-        ]
+        if fields is None:
+            fields = _submit_input(
+                choice=choice,
+                strength=strength,
+                rationale=rationale,
+                time_spent_ms=time_spent_ms,
+                idempotency_key=idempotency_key,
+            )
+        idempotency_key = fields[-1]
+        values = _judgment_values(task_id, annotator.pk, assignment_id, fields, left_side, source, now)
         if state == AssignmentState.ACTIVE and _aware(expires_at) > now:
             cursor.execute(
                 _JUDGMENT_INSERT_IF_NEW_SQL, [*values, task_id, annotator.pk, annotator.pk, idempotency_key]
@@ -595,6 +598,23 @@ def comparison_submit(
     return _judgment(inserted[0], values, project_id=project_id), True
 
 
+def _judgment_values(
+    task_id: int | None,
+    annotator_id: int,
+    assignment_id: int,
+    fields: _Fields,
+    left_side: str | None,
+    source: str,
+    now: datetime,
+) -> list[Any]:
+    """A new judgment's values, in _JUDGMENT_COLUMNS' order."""
+    choice, strength, rationale, time_spent_ms, key = fields
+    return [
+        *(task_id, annotator_id, assignment_id, choice, strength, rationale, left_side, time_spent_ms),
+        *(key, source, "", now, now),
+    ]
+
+
 def _judgment(pk: int, values: Sequence[Any], *, project_id: int) -> Judgment:
     """The Judgment just inserted with `values` (_JUDGMENT_COLUMNS), with no query."""
     judgment = Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [pk, *values])
@@ -607,16 +627,17 @@ def _submit_at_once(
     assignment_id: int,
     *,
     annotator: User,
-    fields: tuple[str, str, str, int | None, str],
+    fields: _Fields,
     source: str,
     now: datetime,
 ) -> Judgment | None:
     """The usual submit in one statement (PostgreSQL): the new Judgment, or None when the lease
     needs the full path (lapsed, skipped, already judged, a replayed key). Refuses an unknown or
     another annotator's lease itself."""
-    choice, strength, rationale, time_spent_ms, key = fields
-    who = annotator.pk
-    new = [who, assignment_id, choice, strength, rationale, time_spent_ms, key, source, now, now]
+    who, key = annotator.pk, fields[-1]
+    # The lease's own columns are filled in by the statement, and by the row it answers with.
+    values = _judgment_values(None, who, assignment_id, fields, None, source, now)
+    new = [value for name, value in zip(_JUDGMENT_COLUMNS, values, strict=True) if name not in _FROM_LEASE]
     params: list[Any] = [assignment_id, *new, who, now, who, who, key, now, assignment_id]
     # In a caller's transaction, a savepoint keeps a refused insert from spoiling it.
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
@@ -635,8 +656,8 @@ def _submit_at_once(
         raise PermissionDeniedError("This assignment belongs to another annotator")
     if inserted is None:
         return None
-    values = [task_id, annotator.pk, assignment_id, choice, strength, rationale, left_side, time_spent_ms]
-    return _judgment(inserted, [*values, key, source, "", now, now], project_id=project_id)
+    values = _judgment_values(task_id, who, assignment_id, fields, left_side, source, now)
+    return _judgment(inserted, values, project_id=project_id)
 
 
 def assignment_skip(
