@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -529,16 +530,18 @@ def comparison_submit(
     if not is_row_id(assignment_id):
         raise NotFound(f"No assignment with id {assignment_id}")
     now = now or timezone.now()
+    checked = functools.partial(
+        _submit_input,
+        choice=choice,
+        strength=strength,
+        rationale=rationale,
+        time_spent_ms=time_spent_ms,
+        idempotency_key=idempotency_key,
+    )
     fields: _Fields | None = None
     if connection.vendor == "postgresql":
         try:
-            fields = _submit_input(
-                choice=choice,
-                strength=strength,
-                rationale=rationale,
-                time_spent_ms=time_spent_ms,
-                idempotency_key=idempotency_key,
-            )
+            fields = checked()
         except InvalidInput:
             pass  # refused below, once the lease is known to be this annotator's
         else:
@@ -557,14 +560,7 @@ def comparison_submit(
         owner_id, task_id, state, expires_at, left_side, is_gold, project_id, overlap_k = lease
         if owner_id != annotator.pk:
             raise PermissionDeniedError("This assignment belongs to another annotator")
-        if fields is None:
-            fields = _submit_input(
-                choice=choice,
-                strength=strength,
-                rationale=rationale,
-                time_spent_ms=time_spent_ms,
-                idempotency_key=idempotency_key,
-            )
+        fields = fields or checked()
         idempotency_key = fields[-1]
         values = _judgment_values(task_id, annotator.pk, assignment_id, fields, left_side, source, now)
         if state == AssignmentState.ACTIVE and _aware(expires_at) > now:
