@@ -34,8 +34,9 @@ class Pair:
 
 
 def preference_probability(score_a: float, score_b: float) -> float:
-    """Bradley-Terry: P(a beats b) = sigmoid(r_a - r_b)."""
-    return 1.0 / (1.0 + math.exp(-(score_a - score_b)))
+    """Bradley-Terry: P(a beats b) = sigmoid(r_a - r_b), written with tanh so that a gap of
+    hundreds (an untrained head) gives 0 or 1 instead of an OverflowError."""
+    return 0.5 * (1.0 + math.tanh((score_a - score_b) / 2.0))
 
 
 def uncertainty(p: float) -> float:
@@ -307,7 +308,8 @@ def _informative(
     if not rows:
         return []
     d = np.array([_vector(by_id[pair.a]) - _vector(by_id[pair.b]) for _, pair in rows])
-    mu = np.array([_score(by_id[pair.a]) - _score(by_id[pair.b]) for _, pair in rows])
+    # Every pair carries the model's P(a beats b): the candidates are scored.
+    probability = np.array([pair.p_a for _, pair in rows], dtype=float)
     # Feature scales differ by orders of magnitude from one model to the next (a barely trained
     # head reads a nearly constant pooler); measured in units of the round's typical difference,
     # the prior means the same thing for every model.
@@ -323,7 +325,6 @@ def _informative(
             precision += p * (1 - p) * np.outer(e, e)
     covariance = np.linalg.inv(precision)
     s2 = np.einsum("ij,jk,ik->i", d, covariance, d)
-    probability = 0.5 * (1.0 + np.tanh(mu / 2.0))  # sigmoid, without overflow
     weight = probability * (1.0 - probability)
     count = dict(taken)
     available = np.array([count[key] < per_prompt for key, _ in rows])
