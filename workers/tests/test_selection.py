@@ -130,13 +130,7 @@ def test_it_asks_about_pairs_that_differ_before_near_copies_it_is_as_unsure_of()
     # are one point apart (p = 0.73) but differ along a direction no judgment has covered.
     pools = {0: _featured(0, [(0.0, (0.0, 0.0)), (0.0, (0.05, 0.0)), (5.0, (0.0, 3.0)), (6.0, (0.0, 0.0))])}
     # The uncertainty policy reads the doubt alone, features or not.
-    doubt_only = select_tasks(
-        pools,
-        policy="uncertainty",
-        limit=1,
-        existing=set(),
-        rng=random.Random(0),
-    )
+    doubt_only = select_tasks(pools, policy="uncertainty", limit=1, existing=set(), rng=random.Random(0))
     assert {doubt_only[0][1].a, doubt_only[0][1].b} == {0, 1}
     [(_, pair)] = select_tasks(pools, policy="information", limit=1, existing=set(), rng=random.Random(0))
     assert {pair.a, pair.b} == {2, 3} and pair.priority > 0
@@ -153,13 +147,7 @@ def test_it_does_not_ask_the_same_question_twice_in_a_round():
         1: _featured(1, [(0.0, (0.0, 0.0)), (0.0, (1.1, 0.0))]),
         2: _featured(2, [(0.0, (0.0, 0.0)), (0.2, (0.0, 1.0))]),
     }
-    doubt_only = select_tasks(
-        pools,
-        policy="uncertainty",
-        limit=2,
-        existing=set(),
-        rng=random.Random(0),
-    )
+    doubt_only = select_tasks(pools, policy="uncertainty", limit=2, existing=set(), rng=random.Random(0))
     assert {key for key, _ in doubt_only} == {0, 1}
     chosen = select_tasks(pools, policy="information", limit=2, existing=set(), rng=random.Random(0))
     # The first x pair is worth most; once it is asked, the other x pair teaches less than y.
