@@ -11,7 +11,10 @@ from training.models import ModelVersion
 class SelectionPolicy(models.TextChoices):
     RANDOM = "random", "Random pairs"
     UNCERTAINTY = "uncertainty", "Where the reward model is least sure"
-    INFORMATION = "information", "Where the reward model is unsure and the answer would teach it most"
+    INFORMATION = (
+        "information",
+        "Experimental: where an answer would teach the reward model most (worse than random in the simulation)",
+    )
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
 
 

@@ -16,7 +16,10 @@ class Migration(migrations.Migration):
                 choices=[
                     ("random", "Random pairs"),
                     ("uncertainty", "Where the reward model is least sure"),
-                    ("information", "Where the reward model is unsure and the answer would teach it most"),
+                    (
+                        "information",
+                        "Experimental: where an answer would teach the reward model most (worse than random in the simulation)",
+                    ),
                     ("new_vs_old", "New model against the previous one"),
                 ],
                 default="uncertainty",
