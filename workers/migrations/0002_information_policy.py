@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                     ("uncertainty", "Where the reward model is least sure"),
                     (
                         "information",
-                        "Experimental: where an answer would teach the reward model most (worse than random in the simulation)",
+                        "Experimental: most informative pairs (worse than random in the simulation)",
                     ),
                     ("new_vs_old", "New model against the previous one"),
                 ],
