@@ -16,8 +16,12 @@ M = TypeVar("M", bound=models.Model)
 # (ANALYZE). A plan made while a table was empty stays in use as the table grows when autovacuum
 # is off or has not come round yet: in the annotation bench, with the judgment table analyzed
 # empty and autovacuum off, next-task read every judgment on every call (6 judgments/s instead of
-# 170). So each connection drops its prepared statements this often, and they are planned anew
-# against the tables as they are. Replanning a few statements costs a few milliseconds.
+# 170). So each connection drops its prepared statements after a while, and they are planned anew
+# against the tables as they are: first after PLAN_FIRST_AGE_SECONDS, then after twice the
+# previous age, up to PLAN_MAX_AGE_SECONDS. A fresh install's tables grow fastest in their first
+# seconds (from empty, a flat 30 s left a whole 20-second bench run on the empty-table plans, at
+# twice PostgreSQL's CPU per judgment); replanning a few statements costs a few milliseconds.
+PLAN_FIRST_AGE_SECONDS = 1.0
 PLAN_MAX_AGE_SECONDS = 30.0
 
 
@@ -45,14 +49,15 @@ def prepared_cursor() -> CursorWrapper:
         # Prepare on first use: these statements are few, and each runs thousands of times.
         raw.prepare_threshold = 0
     now = time.monotonic()
-    planned_at = getattr(raw, "flywheel_planned_at", None)
-    if planned_at is None:
-        raw.flywheel_planned_at = now  # type: ignore[attr-defined]
-    elif now - planned_at > PLAN_MAX_AGE_SECONDS and raw.info.transaction_status == TransactionStatus.IDLE:
+    # (when the statements were planned, how long those plans may live)
+    plans: tuple[float, float] | None = getattr(raw, "flywheel_plans", None)
+    if plans is None:
+        raw.flywheel_plans = (now, PLAN_FIRST_AGE_SECONDS)  # type: ignore[attr-defined]
+    elif now - plans[0] > plans[1] and raw.info.transaction_status == TransactionStatus.IDLE:
         # Between transactions only: in a failed one this would raise psycopg's error, not
         # Django's. psycopg sees the command go by and forgets its statements too.
         raw.execute("DEALLOCATE ALL")
-        raw.flywheel_planned_at = now  # type: ignore[attr-defined]
+        raw.flywheel_plans = (now, min(plans[1] * 2, PLAN_MAX_AGE_SECONDS))  # type: ignore[attr-defined]
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(raw)  # type: ignore[call-arg]
     # The same wrapping connection.cursor() gives: errors as django.db errors, query logging.
