@@ -529,6 +529,7 @@ class Run:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=dict)
+    steal: float | None = None
 
     def error(self, what: str) -> None:
         self.errors[what] += 1
@@ -633,6 +634,7 @@ async def drive(args: argparse.Namespace, seeded: Seeded, gunicorn_pid: int) -> 
     rng = random.Random(args.seed)
     meter = CpuMeter(gunicorn_pid, urlparse(args.database_url).path.lstrip("/"))
     meter.start()
+    steal_before = machine_steal()
     client_before = time.process_time()
     run.started = time.perf_counter()
     await asyncio.gather(
@@ -649,6 +651,9 @@ async def drive(args: argparse.Namespace, seeded: Seeded, gunicorn_pid: int) -> 
     if not run.finished:
         run.finished = time.perf_counter()
     run.cpu = meter.stop()
+    steal_after = machine_steal()
+    if steal_before and steal_after and steal_after[1] > steal_before[1]:
+        run.steal = (steal_after[0] - steal_before[0]) / (steal_after[1] - steal_before[1])
     run.cpu["client"] = time.process_time() - client_before - meter.own_seconds
     return run
 
@@ -686,7 +691,9 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
         "CPU per judgment: "
         + ", ".join(f"{kind} {seconds / max(run.done, 1) * 1000:.1f} ms" for kind, seconds in run.cpu.items())
         + f" (total {sum(run.cpu.values()) / max(run.done, 1) * 1000:.1f} ms;"
-        f" {sum(run.cpu.values()) / elapsed:.2f} of {os.cpu_count()} CPUs busy with the bench)",
+        f" {sum(run.cpu.values()) / elapsed:.2f} of {os.cpu_count()} CPUs busy with the bench"
+        + ("" if run.steal is None else f"; CPU steal {run.steal:.1%}")
+        + ")",
         f"server: gunicorn {args.worker_class} --workers {args.workers}"
         + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
         + (", access log on" if args.access_log else ", no access log"),
@@ -702,11 +709,37 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
     return "\n".join(lines)
 
 
+def calibrate() -> float:
+    """CPU milliseconds of a fixed single-threaded Python workload (JSON and dict work, like a
+    request's), best of five. The same code ran 3x faster on one machine of the same kind than
+    on another, so every report carries this figure to make runs on different machines
+    comparable."""
+    payload = {"choice": "a", "strength": "clear", "rationale": "because " * 8, "ids": list(range(40))}
+    best = math.inf
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(5000):
+            decoded = json.loads(json.dumps(payload))
+            {key: str(value) for key, value in decoded.items()}
+        best = min(best, time.process_time() - start)
+    return best * 1000
+
+
+def machine_steal() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat: time the hypervisor gave to others."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
+
+
 def machine() -> str:
     load = os.getloadavg()
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, load average before the run {load[0]:.2f}"
+        f"Python {platform.python_version()}, load average before the run {load[0]:.2f}, "
+        f"calibration {calibrate():.0f} ms CPU (a fixed Python workload; lower is faster)"
     )
 
 
