@@ -527,6 +527,10 @@ class Run:
     started: float = 0.0
     finished: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Paced runs: each judgment's time from its scheduled start to its recorded submit. Unlike
+    # the per-request latencies it also counts any wait for a free annotator when the server
+    # falls behind (no coordinated omission).
+    from_schedule: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=dict)
     steal: float | None = None
@@ -562,7 +566,8 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
         run.issued += 1
         if run.rate:
             # Paced: judgment n starts no earlier than n / rate seconds into the run.
-            delay = run.started + slot / run.rate - time.perf_counter()
+            scheduled = run.started + slot / run.rate
+            delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
         if carried is not None:
@@ -599,6 +604,8 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
         status, body = answer
         if status == 201:
             run.done += 1
+            if run.rate:
+                run.from_schedule.append(time.perf_counter() - scheduled)
             if run.submit_next:
                 carried = json.loads(body).get("next")
                 if carried is None:
@@ -681,6 +688,13 @@ def report(args: argparse.Namespace, run: Run, seeded: Seeded, checked: dict[str
         cells = [f"{percentile(values, q) * 1000:.1f}" for q in (50, 95, 99, 100)]
         table.append(f"| {name} | {len(values)} | {' | '.join(cells)} |")
     rate = f"paced at {args.rate:g} judgments/s" if args.rate else "closed loop, no think time"
+    if run.from_schedule:
+        waits = sorted(run.from_schedule)
+        table.append(
+            f"| judgment, from its scheduled start | {len(waits)} | "
+            + " | ".join(f"{percentile(waits, q) * 1000:.1f}" for q in (50, 95, 99, 100))
+            + " |"
+        )
     lines = [
         f"judgments: {run.done} in {elapsed:.2f} s = {run.done / elapsed:.1f} judgments/s "
         f"({args.annotators} annotators, {rate}"
