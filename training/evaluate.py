@@ -115,6 +115,21 @@ def high_agreement_accuracy(
     return pairwise_accuracy([c for c, _ in kept], [r for _, r in kept]), len(kept)
 
 
+def discordant_pairs(new: Sequence[float], old: Sequence[float]) -> tuple[int, int]:
+    """From two models' per-pair outcomes on the same pairs (1 right, 0 wrong, 0.5 a tie): how
+    many pairs the new one got more right than the old one, and how many the other way round."""
+    _check_paired(new, old)
+    pairs = list(zip(new, old, strict=True))
+    return sum(n > o for n, o in pairs), sum(o > n for n, o in pairs)
+
+
+def sign_test_p(worse: int, better: int) -> float:
+    """One-sided exact sign test: the chance of `worse` or more losses among `worse + better`
+    discordant pairs if both models were equally good. 1.0 with no discordant pair."""
+    n = worse + better
+    return sum(math.comb(n, k) for k in range(worse, n + 1)) / 2**n
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -151,15 +166,17 @@ def reward_metrics(
     rejected_scores: Sequence[float],
     *,
     high_agreement: float = 0.8,
+    outcomes: bool = False,
 ) -> dict[str, Any]:
-    """The reward gate's numbers from preference rows and the model's scores for them."""
+    """The reward gate's numbers from preference rows and the model's scores for them; with
+    `outcomes`, each pair's outcome too (1 right, 0 wrong, 0.5 a tie), for a paired comparison."""
     high_accuracy, high_n = high_agreement_accuracy(
         chosen_scores,
         rejected_scores,
         [float(row.get("agreement", 1.0)) for row in rows],
         threshold=high_agreement,
     )
-    return {
+    metrics: dict[str, Any] = {
         "n": len(rows),
         "accuracy": pairwise_accuracy(chosen_scores, rejected_scores),
         "mean_margin": mean_margin(chosen_scores, rejected_scores),
@@ -171,10 +188,18 @@ def reward_metrics(
         "high_agreement_n": high_n,
         "high_agreement_threshold": high_agreement,
     }
+    if outcomes:
+        metrics["outcomes"] = [_outcome(c, r) for c, r in zip(chosen_scores, rejected_scores, strict=True)]
+    return metrics
 
 
 def evaluate_reward(
-    model_dir: Path, preference_jsonl: Path, high_agreement: float = 0.8, *, batch_size: int = 16
+    model_dir: Path,
+    preference_jsonl: Path,
+    high_agreement: float = 0.8,
+    *,
+    batch_size: int = 16,
+    outcomes: bool = False,
 ) -> dict[str, Any]:
     """Score every pair of a preference export with the reward model in `model_dir`.
 
@@ -191,7 +216,7 @@ def evaluate_reward(
         [(row["prompt"], row[side]) for side in ("chosen", "rejected") for row in rows], batch_size=batch_size
     )
     chosen, rejected = scores[: len(rows)], scores[len(rows) :]
-    return reward_metrics(rows, chosen, rejected, high_agreement=high_agreement)
+    return reward_metrics(rows, chosen, rejected, high_agreement=high_agreement, outcomes=outcomes)
 
 
 def evaluate_policy(

@@ -100,10 +100,18 @@ class GateDecision(models.Model):
         ordering = ["-decided_at", "-id"]
 
 
+class RewardGateRule(models.TextChoices):
+    MARGIN = "margin", "Beat the deployed model by a margin"
+    NOT_WORSE = "not_worse", "Promote unless significantly worse than the deployed model"
+
+
 class GateSettings(models.Model):
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="gate_settings")
+    reward_rule = models.CharField(
+        max_length=16, choices=RewardGateRule.choices, default=RewardGateRule.MARGIN
+    )
     reward_min_gain_points = models.FloatField(
-        default=1.0, help_text="Accuracy points over the deployed model."
+        default=1.0, help_text="Accuracy points over the deployed model (the margin rule)."
     )
     policy_min_ci_low = models.FloatField(default=0.5, help_text="Win-rate CI lower bound must exceed this.")
     policy_eval_prompts = models.PositiveIntegerField(default=32)

@@ -70,7 +70,7 @@ def version_train(*, version_id: int) -> GateDecision | None:
 
 def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) -> None:
     from training.config import RewardTrainConfig, SFTTrainConfig
-    from training.evaluate import evaluate_policy, evaluate_reward
+    from training.evaluate import discordant_pairs, evaluate_policy, evaluate_reward
 
     assert version.snapshot is not None
     data_dir = Path(version.snapshot.directory)
@@ -92,10 +92,15 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
             on_progress=on_progress,
             progress_interval_seconds=PROGRESS_INTERVAL_SECONDS,
         )
-        metrics.update(evaluate_reward(result.output_dir, held_out))
+        metrics.update(evaluate_reward(result.output_dir, held_out, outcomes=True))
+        outcomes = metrics.pop("outcomes")
         if deployed is not None:
-            # The deployed model is judged on the very same pairs: that is the comparison.
-            metrics["deployed"] = services.json_safe(evaluate_reward(Path(deployed.artifact_path), held_out))
+            # The deployed model is judged on the very same pairs: that is the comparison. Pair by
+            # pair, too, for the gate's sign test (see gate_evaluate).
+            against = evaluate_reward(Path(deployed.artifact_path), held_out, outcomes=True)
+            better, worse = discordant_pairs(outcomes, against.pop("outcomes"))
+            metrics["deployed"] = services.json_safe(against)
+            metrics["paired"] = {"new_only_right": better, "deployed_only_right": worse}
     else:
         from training.sft import train_sft
 

@@ -24,9 +24,22 @@ from flywheel.errors import Conflict, InvalidInput, NotFound
 from flywheel.models import User
 from flywheel.services import audit_record
 from training.artifacts import folder_digest, verify_folder
-from training.models import Deployment, GateDecision, GateSettings, ModelKind, ModelVersion, VersionStatus
+from training.evaluate import sign_test_p
+from training.models import (
+    Deployment,
+    GateDecision,
+    GateSettings,
+    ModelKind,
+    ModelVersion,
+    RewardGateRule,
+    VersionStatus,
+)
 
 logger = logging.getLogger(__name__)
+
+# Under the not_worse rule, a reward model is turned down when a one-sided sign test on the
+# validation pairs it and the deployed model order differently says it is worse at this level.
+NOT_WORSE_P = 0.05
 
 
 def gate_settings(*, project: Project) -> GateSettings:
@@ -153,6 +166,26 @@ def gate_evaluate(
             passed = accuracy > baseline
             rule = "first reward model: accuracy must beat the length-only baseline"
             numbers = {"accuracy": accuracy, "length_baseline_accuracy": baseline}
+        elif cfg.reward_rule == RewardGateRule.NOT_WORSE and metrics.get("paired"):
+            # On a split of a few dozen pairs a one-point margin is one pair, and a version trained
+            # on more data is usually the better one (docs/flywheel.md): so the evidence has to
+            # show it worse. Only the pairs the two models order differently say which is better.
+            better = int(metrics["paired"]["new_only_right"])
+            worse = int(metrics["paired"]["deployed_only_right"])
+            p_worse = sign_test_p(worse, better)
+            passed = p_worse >= NOT_WORSE_P and accuracy > baseline
+            rule = (
+                "not worse than deployed (sign test on the pairs they order differently, "
+                f"p ≥ {NOT_WORSE_P:g}), and above the length baseline"
+            )
+            numbers = {
+                "accuracy": accuracy,
+                "deployed_accuracy": float(against_metrics.get("accuracy", 0.0)),
+                "new_only_right": better,
+                "deployed_only_right": worse,
+                "p_worse": p_worse,
+                "length_baseline_accuracy": baseline,
+            }
         else:
             deployed = float(against_metrics.get("accuracy", 0.0))
             needed = deployed + cfg.reward_min_gain_points / 100

@@ -268,6 +268,10 @@ class SimulationConfig:
     held_out: int = 400
     held_out_seed: int = 12345
     warm_start: bool = False
+    # The reward gate: its rule and, for the margin rule, the margin over the deployed model in
+    # accuracy points (None: the project's defaults).
+    gate_rule: str | None = None
+    gate_margin: float | None = None
     reward_config: dict[str, Any] = field(default_factory=lambda: dict(REWARD_CONFIG))
     preference: HiddenPreference = field(default_factory=HiddenPreference)
     label: str = ""  # names this run's project and users; unique per run
@@ -385,6 +389,15 @@ def _setup(config: SimulationConfig, encoder: Path) -> _World:
     curation_cfg = curation_settings(project=project)
     curation_cfg.validation_percent = config.validation_percent
     curation_cfg.save()
+    if config.gate_rule is not None or config.gate_margin is not None:
+        from training.services import gate_settings
+
+        gate_cfg = gate_settings(project=project)
+        gate_cfg.reward_rule = config.gate_rule or gate_cfg.reward_rule
+        gate_cfg.reward_min_gain_points = (
+            config.gate_margin if config.gate_margin is not None else gate_cfg.reward_min_gain_points
+        )
+        gate_cfg.save()
 
     users: dict[int, tuple[User, Annotator]] = {}
     cast = default_cast(

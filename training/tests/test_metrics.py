@@ -5,6 +5,7 @@ import pytest
 
 from training.evaluate import (
     bootstrap_ci,
+    discordant_pairs,
     expected_calibration_error,
     high_agreement_accuracy,
     length_baseline_accuracy,
@@ -12,6 +13,7 @@ from training.evaluate import (
     pairwise_accuracy,
     pairwise_ece,
     sigmoid,
+    sign_test_p,
     win_rate,
 )
 
@@ -107,3 +109,16 @@ def test_it_covers_the_true_rate_about_95_percent_of_the_time():
 def test_it_makes_the_bootstrap_reproducible():
     outcomes = [1.0, 0.0, 0.5, 1.0, 1.0, 0.0]
     assert bootstrap_ci(outcomes, seed=5) == bootstrap_ci(outcomes, seed=5)
+
+
+def test_it_counts_the_pairs_two_models_order_differently():
+    # A tie loses to a right answer and beats a wrong one.
+    assert discordant_pairs([1, 1, 0, 0.5, 1, 0], [1, 0, 1, 0, 0.5, 0]) == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("worse", "better", "p"),
+    [(0, 0, 1.0), (0, 5, 1.0), (5, 0, 1 / 32), (3, 3, 42 / 64), (8, 2, 56 / 1024)],
+)
+def test_it_computes_the_one_sided_sign_test_by_hand(worse, better, p):
+    assert sign_test_p(worse, better) == pytest.approx(p)

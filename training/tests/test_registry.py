@@ -14,7 +14,15 @@ from feedback.tests.factories import make_project, make_task, make_user
 from flywheel.errors import Conflict
 from flywheel.models import AuditLog, Role
 from training import selectors, services
-from training.models import Deployment, GateDecision, ModelKind, ModelVersion, VersionStatus
+from training.models import (
+    Deployment,
+    GateDecision,
+    GateSettings,
+    ModelKind,
+    ModelVersion,
+    RewardGateRule,
+    VersionStatus,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +91,33 @@ def test_it_needs_a_point_of_reward_accuracy_over_the_deployed_model(project, tm
     assert decision.passed is passed
     assert decision.against_id == first.pk
     assert decision.numbers["deployed_accuracy"] == 0.8
+    deployed = services.active_deployment(project=project, kind=ModelKind.REWARD)
+    assert deployed is not None and deployed.version_id == (second.pk if passed else first.pk)
+
+
+@pytest.mark.parametrize(
+    ("new", "paired", "passed"),
+    [
+        # Two points down on the split, but 3 pairs against 5 is no evidence of worse: promoted.
+        (0.78, {"new_only_right": 3, "deployed_only_right": 5}, True),
+        # Six pairs against none: p = 1/64, worse. Turned down.
+        (0.74, {"new_only_right": 0, "deployed_only_right": 6}, False),
+        # Not worse, but no better than "the longer reply wins": turned down.
+        (0.5, {"new_only_right": 1, "deployed_only_right": 1}, False),
+        # No paired counts (metrics from before they were kept): the margin rule decides.
+        (0.78, None, False),
+    ],
+)
+def test_it_promotes_a_reward_model_unless_it_is_significantly_worse(project, tmp_path, new, paired, passed):
+    services.gate_settings(project=project)
+    GateSettings.objects.filter(project=project).update(reward_rule=RewardGateRule.NOT_WORSE)
+    first = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.8, "length_baseline_accuracy": 0.5})
+    services.model_promote_if_better(version=first, against_metrics=None)
+    metrics = {"accuracy": new, "length_baseline_accuracy": 0.5, **({"paired": paired} if paired else {})}
+    second = evaluated(project, ModelKind.REWARD, tmp_path, metrics)
+    decision = services.model_promote_if_better(version=second, against_metrics={"accuracy": 0.8})
+    assert decision.passed is passed
+    assert ("p_worse" in decision.numbers) is (paired is not None)
     deployed = services.active_deployment(project=project, kind=ModelKind.REWARD)
     assert deployed is not None and deployed.version_id == (second.pk if passed else first.pk)
 

@@ -52,6 +52,13 @@ def test_it_trains_gates_and_deploys_both_models(project, snapshot, tiny_encoder
     assert reward.metrics["evaluated_on"] == "validation"
     assert reward.progress["step"] == reward.progress["total"] > 0
     assert len(reward.artifact_sha256) == 64
+    # A second reward model is compared with the deployed one pair by pair, for the gate.
+    again = version(project, snapshot, ModelKind.REWARD, tiny_encoder, seed=1)
+    runs.version_train(version_id=again.pk)
+    again.refresh_from_db()
+    paired = again.metrics["paired"]
+    assert paired["new_only_right"] + paired["deployed_only_right"] <= again.metrics["n"]
+    assert "outcomes" not in again.metrics and "outcomes" not in again.metrics["deployed"]
 
     first = version(project, snapshot, ModelKind.POLICY, tiny_lm)
     assert runs.version_train(version_id=first.pk).passed  # type: ignore[union-attr]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
+from training.services import gate_settings
 from workers import simulation
 
 
@@ -38,6 +40,20 @@ def test_it_counts_judgments_saved_to_reach_the_random_curve():
     assert outcome.uncertainty_interpolated == pytest.approx(250)
     never = simulation.compare(random_curve, simulation.Curve("uncertainty", [100, 200], [0.5, 0.55]))
     assert never.saving is None
+
+
+@pytest.mark.django_db
+def test_it_gives_the_project_the_gate_it_is_asked_for(tmp_path):
+    config = simulation.SimulationConfig(
+        pool_prompts=2, gold_tasks=2, held_out=10, gate_rule="not_worse", gate_margin=0.0, label="gate"
+    )
+    world = simulation._setup(config, tmp_path)
+    gate = gate_settings(project=world.project)
+    assert (gate.reward_rule, gate.reward_min_gain_points) == ("not_worse", 0.0)
+    # Without either, the project keeps the product's defaults.
+    world = simulation._setup(replace(config, gate_rule=None, gate_margin=None, label="default"), tmp_path)
+    gate = gate_settings(project=world.project)
+    assert (gate.reward_rule, gate.reward_min_gain_points) == ("margin", 1.0)
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from training.models import RewardGateRule
 from workers import simulation
 from workers.models import SelectionPolicy
 
@@ -54,6 +55,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--warm-start", action="store_true", help="train each round from the deployed reward model"
         )
+        parser.add_argument(
+            "--gate-rule", choices=RewardGateRule.values, default=None, help="the reward gate's rule"
+        )
+        parser.add_argument(
+            "--gate-margin",
+            type=float,
+            default=None,
+            help="the margin rule's accuracy points over the deployed model (default: the project's)",
+        )
         parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot (PNG) here")
         parser.add_argument("--json", type=Path, default=None, help="write every round's record here")
         parser.add_argument(
@@ -94,6 +104,8 @@ class Command(BaseCommand):
             careless_random=options["careless_random"],
             temperature=options["temperature"],
             warm_start=options["warm_start"],
+            gate_rule=options["gate_rule"],
+            gate_margin=options["gate_margin"],
             explore=options["explore"],
             random_validation=not options["policy_validation"],
             reward_config={**simulation.REWARD_CONFIG, "epochs": options["epochs"]},
