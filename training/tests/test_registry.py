@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from curation.models import Snapshot, SnapshotItem
 from feedback.models import Judgment
@@ -235,3 +237,21 @@ def test_it_traces_lineage_both_ways(project, tmp_path):
     assert lineage["tasks"] == [task.pk]
     assert list(selectors.models_trained_on_judgment(judgment=judgment)) == [version]
     assert list(selectors.models_trained_on_judgment(judgment=other)) == []
+
+
+def test_an_admin_switches_the_reward_gate_to_not_worse_in_the_django_admin(project, dave):
+    gate = services.gate_settings(project=project)
+    client = Client()
+    client.force_login(dave)
+    page = reverse("admin:training_gatesettings_change", args=[gate.pk])
+    assert client.get(page).status_code == 200
+    form = {
+        "reward_rule": RewardGateRule.NOT_WORSE,
+        "reward_min_gain_points": "1.0",
+        "policy_min_ci_low": "0.5",
+        "policy_eval_prompts": "32",
+    }
+    assert client.post(page, form).status_code == 302
+    gate.refresh_from_db()
+    assert gate.reward_rule == RewardGateRule.NOT_WORSE
+    assert gate.project_id == project.pk
