@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import time
+from time import monotonic
 from typing import TypeVar
 
 from django.conf import settings
@@ -48,7 +48,7 @@ def prepared_cursor() -> CursorWrapper:
     if raw.prepare_threshold != 0:
         # Prepare on first use: these statements are few, and each runs thousands of times.
         raw.prepare_threshold = 0
-    now = time.monotonic()
+    now = monotonic()
     # (when the statements were planned, how long those plans may live)
     plans: tuple[float, float] | None = getattr(raw, "flywheel_plans", None)
     if plans is None:

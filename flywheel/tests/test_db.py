@@ -54,7 +54,7 @@ def test_plans_live_twice_as_long_each_time_up_to_the_most(monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's (DATABASE_URL)")
     clock = Clock()
-    monkeypatch.setattr(db.time, "monotonic", clock)
+    monkeypatch.setattr(db, "monotonic", clock)
     connection.close()
     assert ask() == 42
     ages = []
