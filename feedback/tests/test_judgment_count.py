@@ -4,7 +4,7 @@ must match the judgments themselves whoever writes or deletes them."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from feedback import services
@@ -94,3 +94,19 @@ def test_it_keeps_next_task_and_submit_to_a_few_statements(project):
     assert len(statements) <= 5, statements
     statements = [q["sql"] for q in submit_queries.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
     assert len(statements) <= (2 if connection.vendor == "postgresql" else 4), statements
+
+
+def test_a_judgment_deleted_after_its_project_closes_its_task_instead_of_failing(project, alice):
+    # Django's flush deletes table by table with the foreign keys' checks deferred, so a
+    # project's row can go before its judgments'. The trigger must not write NULL then: with
+    # no project, no judgments are wanted.
+    task = make_task(project)
+    judgment = Judgment.objects.create(task=task, annotator=alice, choice=Choice.A)
+    with pytest.raises(RuntimeError, match="roll back"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM feedback_project WHERE id = %s", [project.pk])
+        cursor.execute("DELETE FROM feedback_judgment WHERE id = %s", [judgment.pk])
+        cursor.execute(
+            "SELECT judgment_count, wants_judgments FROM feedback_comparisontask WHERE id = %s", [task.pk]
+        )
+        assert cursor.fetchone() == (0, False)
+        raise RuntimeError("roll back: the rows without their project must not be committed")
