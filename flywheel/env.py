@@ -78,7 +78,7 @@ def parse_database_url(name: str, url: str) -> dict[str, object]:
             raise ImproperlyConfigured(f"{name}={url!r} has an invalid port") from None
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "flywheel.postgres",
             "NAME": unquote(parsed.path.lstrip("/")),
             "USER": unquote(parsed.username or ""),
             "PASSWORD": unquote(parsed.password or ""),

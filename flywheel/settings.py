@@ -136,7 +136,7 @@ DATABASES = {
 }
 if not _database_url:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "flywheel.postgres"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def worker_env(**extra: str) -> dict[str, str]:
     db = connection.settings_dict
     env = dict(os.environ)
     env["DJANGO_ENV"] = "test"
-    if db["ENGINE"].endswith("postgresql"):
+    if connection.vendor == "postgresql":
         user = db.get("USER") or ""
         password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
         auth = f"{user}{password}@" if user else ""

@@ -1,0 +1,82 @@
+"""flywheel.postgres: the health check notices a connection the server ended, without a round
+trip for one it did not."""
+
+from __future__ import annotations
+
+import select
+import time
+
+import psycopg
+import pytest
+from django.core import signals
+from django.db import connection
+from django.db.backends.postgresql import base as django_postgres
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the backend is PostgreSQL's (DATABASE_URL)")
+    assert connection.health_check_enabled, "DATABASE_URL's settings turn health checks on"
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def next_request() -> None:
+    """What Django does as each request starts: the connection is checked before its next use."""
+    signals.request_started.send(sender=None)
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it():
+    pid = backend_pid()
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
+    # The server says goodbye before it closes: the idle socket turns readable.
+    fileno = connection.connection.fileno()
+    deadline = time.monotonic() + 10
+    while not select.select([fileno], [], [], 0.1)[0]:
+        assert time.monotonic() < deadline, "the ended connection's socket never turned readable"
+
+    next_request()
+    assert backend_pid() != pid  # a new connection, not an error
+
+
+def test_a_healthy_idle_connection_is_checked_without_a_round_trip(monkeypatch):
+    asked = []
+    select_one = django_postgres.DatabaseWrapper.is_usable
+    monkeypatch.setattr(
+        django_postgres.DatabaseWrapper, "is_usable", lambda self: asked.append(1) or select_one(self)
+    )
+    pid = backend_pid()
+    for _ in range(3):
+        next_request()
+        assert backend_pid() == pid
+    assert asked == []
+
+
+def test_a_connection_with_anything_to_read_is_asked(monkeypatch):
+    asked = []
+    select_one = django_postgres.DatabaseWrapper.is_usable
+    monkeypatch.setattr(
+        django_postgres.DatabaseWrapper, "is_usable", lambda self: asked.append(1) or select_one(self)
+    )
+    pid = backend_pid()
+    # A notice sent to an idle session (the only such traffic: Flywheel never LISTENs, so this
+    # test does, and is notified by a second session).
+    with connection.cursor() as cursor:
+        cursor.execute("LISTEN flywheel_health")
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("NOTIFY flywheel_health")
+    fileno = connection.connection.fileno()
+    deadline = time.monotonic() + 10
+    while not select.select([fileno], [], [], 0.1)[0]:
+        assert time.monotonic() < deadline, "the notification never arrived"
+    next_request()
+    assert backend_pid() == pid  # still usable: SELECT 1 said so
+    assert asked == [1]
