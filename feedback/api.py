@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback import selectors, services
-from feedback.models import Choice, JudgmentSource, Project, Strength
+from feedback.models import Choice, ComparisonTask, JudgmentSource, Project, Strength
 from flywheel.db import row_get
 from flywheel.errors import DomainError, InvalidInput, NotFound
 from flywheel.roles import IsAdminRole, IsCurator, current_user
@@ -236,9 +236,12 @@ class SubmitApi(APIView):
             # The judgment is in whatever happens here: a refusal to lease (comparisons just
             # turned off, say) must not read as a failed submit.
             try:
-                lease = services.assignment_next(
-                    project=_project(judgment.task.project_id), annotator=current_user(request)
+                # A new judgment carries its project as the submit read it; a replayed one not.
+                task = judgment.task
+                project = (
+                    task.project if ComparisonTask.project.is_cached(task) else _project(task.project_id)
                 )
+                lease = services.assignment_next(project=project, annotator=current_user(request))
             except DomainError as exc:
                 lease = None
                 answer["next_error"] = exc.message

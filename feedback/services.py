@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from feedback.models import (
@@ -248,9 +249,12 @@ _LEASE_INSERT_SQL = (
 # (READ COMMITTED gives each statement a fresh snapshot) and sees every commit.
 _LEASE_INSERT_IF_FREE_SQL = f"{_LEASE_INSERT_SQL} WHERE {_seats_taken()} < %s RETURNING id"
 _LEASE_INSERT_SQL += " RETURNING id"
+# The project's columns a submit answers with, so that "next": true needs no query for the
+# project. Its guidelines are left out (deferred): they can be long, and leasing never reads them.
+_SUBMIT_PROJECT_COLUMNS = [f.attname for f in Project._meta.concrete_fields if f.attname != "guidelines"]
 _SUBMIT_LEASE_SQL = (
-    "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold, t.project_id,"  # noqa: S608
-    " pr.overlap_k"
+    "SELECT a.annotator_id, a.task_id, a.state, a.expires_at, a.left_side, t.is_gold,"  # noqa: S608
+    f" {', '.join('pr.' + column for column in _SUBMIT_PROJECT_COLUMNS)}"
     f" FROM {_A} a JOIN {_T} t ON t.id = a.task_id JOIN {Project._meta.db_table} pr ON pr.id = t.project_id"
     " WHERE a.id = %s"
 )
@@ -417,6 +421,134 @@ def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) 
     return None
 
 
+# --- Next-task in one round trip (PostgreSQL) ---------------------------------------------------
+#
+# On PostgreSQL the whole of next-task after the project checks (the held lease, closing lapsed
+# ones, the candidate under its row lock, the seat-checked insert, for gold and ordinary tasks in
+# the drawn order) runs inside one PL/pgSQL function: one round trip instead of five (the held
+# lease, BEGIN, candidate, insert, COMMIT). A VOLATILE function's statements each take a fresh
+# snapshot under READ COMMITTED, so the insert's seat check sees every commit that landed while
+# the candidate's row lock was awaited, exactly as the separate statements do.
+#
+# The function is written from the same SQL the stepwise path runs (_open_tasks, _HELD_SQL and
+# the lease inserts), with its parameters inlined as the function's arguments, so the rules live
+# in one place. Its name carries a hash of its text: post_migrate creates it (feedback.apps), and
+# code whose SQL changed never calls a function written from older SQL; until migrate has run,
+# next-task takes the stepwise path.
+
+_LEASE_FUNCTION_RESULT = (
+    "o_id bigint, o_leased_at timestamptz, o_expires_at timestamptz, o_left_side varchar,"
+    " o_task bigint, o_prompt bigint, o_response_a bigint, o_response_b bigint, o_is_gold boolean,"
+    " o_suggested double precision, o_prompt_text text, o_text_a text, o_text_b text"
+)
+
+
+def _inline(sql: str, exprs: Sequence[str]) -> str:
+    """`sql` with its %s placeholders replaced, in order, by SQL expressions."""
+    parts = sql.split("%s")
+    if len(parts) != len(exprs) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders for {len(exprs)} expressions")
+    return "".join(part + expr for part, expr in zip(parts, [*exprs, ""], strict=True))
+
+
+@functools.cache
+def lease_function() -> tuple[str, str]:
+    """(name, CREATE FUNCTION statement) of next-task's one-round-trip form."""
+    # Stand-ins whose "values" are the function's argument names.
+    project: Any = type("ProjectArgs", (), {"pk": "p_project", "overlap_k": "p_k"})()
+    annotator: Any = type("AnnotatorArgs", (), {"pk": "p_annotator"})()
+    now: Any = "p_now"
+    lease = ["v_task", "p_annotator", "p_now", "p_expires", f"'{_ACTIVE}'", "p_left"]
+    candidates = {}
+    for gold in (True, False):
+        sql, params = _open_tasks(project=project, annotator=annotator, gold=gold, now=now)
+        candidates[gold] = (
+            f"SELECT t.id INTO v_task {_inline(sql, params)} AND NOT (t.id = ANY(v_passed))"
+            f" ORDER BY t.priority DESC, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED"
+        )
+    # Only table names, enum values and argument names are formatted in, as everywhere here.
+    body = f"""
+#variable_conflict use_column
+DECLARE
+    v_gold boolean;
+    v_task bigint;
+    v_lease bigint;
+    v_passed bigint[];
+BEGIN
+    RETURN QUERY SELECT * FROM ({_inline(_HELD_SQL, ["p_annotator", "p_project"])}) held
+        WHERE held.expires_at > p_now ORDER BY held.leased_at LIMIT 1;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE {_A} SET state = '{AssignmentState.EXPIRED.value}', closed_at = p_now
+        WHERE annotator_id = p_annotator AND state = '{_ACTIVE}'
+        AND task_id IN (SELECT id FROM {_T} WHERE project_id = p_project);
+    FOREACH v_gold IN ARRAY ARRAY[p_gold_first, NOT p_gold_first] LOOP
+        v_passed := '{{}}';
+        FOR attempt IN 1..{_LEASE_ATTEMPTS} LOOP
+            v_task := NULL;
+            v_lease := NULL;
+            IF v_gold THEN
+                {candidates[True]};
+                EXIT WHEN v_task IS NULL;
+                {_inline(_LEASE_INSERT_SQL, lease)} INTO v_lease;
+            ELSE
+                {candidates[False]};
+                EXIT WHEN v_task IS NULL;
+                {_inline(_LEASE_INSERT_IF_FREE_SQL, [*lease, "v_task", "p_now", "v_task", "p_k"])}
+                    INTO v_lease;
+            END IF;
+            IF v_lease IS NOT NULL THEN
+                RETURN QUERY SELECT v_lease, p_now, p_expires, p_left, {_TASK_WITH_TEXT} WHERE t.id = v_task;
+                RETURN;
+            END IF;
+            v_passed := v_passed || v_task;
+        END LOOP;
+    END LOOP;
+END
+"""  # noqa: S608
+    digest = hashlib.sha256(body.encode()).hexdigest()[:12]
+    name = f"flywheel_lease_next_{digest}"
+    create = (
+        f"CREATE OR REPLACE FUNCTION {name}(p_project bigint, p_annotator bigint, p_now timestamptz,"
+        f" p_expires timestamptz, p_gold_first boolean, p_left varchar, p_k integer)"
+        f" RETURNS TABLE ({_LEASE_FUNCTION_RESULT}) LANGUAGE plpgsql VOLATILE AS $fn${body}$fn$"
+    )
+    return name, create
+
+
+def lease_function_install(using: str = "default") -> None:
+    """Create next-task's function (PostgreSQL; run after every migrate). Idempotent."""
+    from django.db import connections
+
+    if connections[using].vendor != "postgresql":
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute(lease_function()[1])
+
+
+def _lease_at_once(
+    *, project: Project, annotator: User, now: datetime, gold_first: bool
+) -> tuple[bool, Assignment | None]:
+    """(whether the function ran, the lease or None): next-task in one round trip."""
+    name, _ = lease_function()
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    left_side = random.choice([Side.A, Side.B]).value
+    params: list[Any] = [project.pk, annotator.pk, now, expires_at, gold_first, left_side, project.overlap_k]
+    # Only a missing function may fall back, and the transaction it aborted must survive it.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    try:
+        with guard, prepared_cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {name}(%s, %s, %s, %s, %s, %s, %s)", params)  # noqa: S608
+            row = cursor.fetchone()
+    except ProgrammingError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "42883":  # undefined_function
+            raise
+        logger.warning("%s is missing (run migrate); next-task takes the stepwise path", name)
+        return False, None
+    return True, None if row is None else _leased(row, annotator=annotator)
+
+
 def assignment_next(
     *, project: Project, annotator: User, now: datetime | None = None, rng: random.Random | None = None
 ) -> Assignment | None:
@@ -431,6 +563,12 @@ def assignment_next(
     if not project.is_active or not project.compare_enabled:
         raise Conflict("Comparisons are turned off for this project")
     now = now or timezone.now()
+    draw = (rng or random).random()
+    gold_first = project.gold_rate > 0 and draw < project.gold_rate
+    if connection.vendor == "postgresql":
+        ran, lease = _lease_at_once(project=project, annotator=annotator, now=now, gold_first=gold_first)
+        if ran:
+            return lease
     with prepared_cursor() as cursor:
         cursor.execute(_HELD_SQL, [annotator.pk, project.pk])
         held = cursor.fetchall()
@@ -443,9 +581,7 @@ def assignment_next(
         Assignment.objects.filter(pk__in=[row[0] for row in held], state=AssignmentState.ACTIVE).update(
             state=AssignmentState.EXPIRED, closed_at=now
         )
-    draw = (rng or random).random()
-    order = (True, False) if project.gold_rate > 0 and draw < project.gold_rate else (False, True)
-    for gold in order:
+    for gold in (gold_first, not gold_first):
         lease = _lease_one(project=project, annotator=annotator, gold=gold, now=now)
         if lease is not None:
             return lease
@@ -557,7 +693,9 @@ def comparison_submit(
         lease = cursor.fetchone()
         if lease is None:
             raise NotFound(f"No assignment with id {assignment_id}")
-        owner_id, task_id, state, expires_at, left_side, is_gold, project_id, overlap_k = lease
+        owner_id, task_id, state, expires_at, left_side, is_gold, *project_row = lease
+        project = _submit_project(project_row)
+        overlap_k = project.overlap_k
         if owner_id != annotator.pk:
             raise PermissionDeniedError("This assignment belongs to another annotator")
         fields = fields or checked()
@@ -591,7 +729,7 @@ def comparison_submit(
                 raise Conflict("This comparison changed while you submitted it; take the next task")
             return replayed, False
         cursor.execute(_LEASE_CLOSE_SQL, [AssignmentState.SUBMITTED.value, now, assignment_id])
-    return _judgment(inserted[0], values, project_id=project_id), True
+    return _judgment(inserted[0], values, project=project), True
 
 
 def _judgment_values(
@@ -611,10 +749,17 @@ def _judgment_values(
     ]
 
 
-def _judgment(pk: int, values: Sequence[Any], *, project_id: int) -> Judgment:
-    """The Judgment just inserted with `values` (_JUDGMENT_COLUMNS), with no query."""
+def _submit_project(row: Sequence[Any]) -> Project:
+    """The project from a submit's lease row (_SUBMIT_PROJECT_COLUMNS; the rest deferred)."""
+    return Project.from_db(connection.alias, _SUBMIT_PROJECT_COLUMNS, row)
+
+
+def _judgment(pk: int, values: Sequence[Any], *, project: Project) -> Judgment:
+    """The Judgment just inserted with `values` (_JUDGMENT_COLUMNS), with its task's project
+    as the submit read it, with no query."""
     judgment = Judgment.from_db(connection.alias, ["id", *_JUDGMENT_COLUMNS], [pk, *values])
-    task = ComparisonTask.from_db(connection.alias, ["id", "project_id"], [judgment.task_id, project_id])
+    task = ComparisonTask.from_db(connection.alias, ["id", "project_id"], [judgment.task_id, project.pk])
+    task.project = project
     judgment.task = task
     return judgment
 
@@ -647,13 +792,13 @@ def _submit_at_once(
         return None
     if row is None:
         raise NotFound(f"No assignment with id {assignment_id}")
-    owner_id, task_id, _state, _expires_at, left_side, _is_gold, project_id, _overlap_k, inserted = row
+    owner_id, task_id, _state, _expires_at, left_side, _is_gold, *project_row, inserted = row
     if owner_id != annotator.pk:
         raise PermissionDeniedError("This assignment belongs to another annotator")
     if inserted is None:
         return None
     values = _judgment_values(task_id, who, assignment_id, fields, left_side, source, now)
-    return _judgment(inserted, values, project_id=project_id)
+    return _judgment(inserted, values, project=_submit_project(project_row))
 
 
 def assignment_skip(

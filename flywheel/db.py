@@ -57,6 +57,8 @@ def prepared_cursor() -> CursorWrapper:
         # Between transactions only: in a failed one this would raise psycopg's error, not
         # Django's. psycopg sees the command go by and forgets its statements too.
         raw.execute("DEALLOCATE ALL")
+        # The plans PL/pgSQL functions cache (next-task's) are not prepared statements.
+        raw.execute("DISCARD PLANS")
         raw.flywheel_plans = (now, min(plans[1] * 2, PLAN_MAX_AGE_SECONDS))  # type: ignore[attr-defined]
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(raw)  # type: ignore[call-arg]

@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from feedback import services
-from feedback.models import AssignmentState, Choice
+from feedback.models import Assignment, AssignmentState, Choice
 from feedback.tests.factories import make_task, make_user
 from flywheel.errors import Conflict, PermissionDeniedError
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lease_path")]
 
 
 def test_it_leases_the_highest_priority_task_first(project, alice):
@@ -121,3 +121,42 @@ def test_it_refuses_a_disabled_annotator(project):
     make_task(project)
     with pytest.raises(PermissionDeniedError):
         services.assignment_next(project=project, annotator=eve)
+
+
+def test_a_lease_comes_with_its_texts_and_a_side(project, alice):
+    task = make_task(project)
+    lease = services.assignment_next(project=project, annotator=alice)
+    assert lease is not None
+    stored = Assignment.objects.get(pk=lease.pk)
+    assert (lease.task_id, lease.annotator_id, lease.state) == (task.pk, alice.pk, AssignmentState.ACTIVE)
+    assert lease.left_side == stored.left_side and lease.left_side in ("a", "b")
+    assert lease.expires_at == stored.expires_at
+    assert lease.expires_at - lease.leased_at == timedelta(seconds=project.lease_seconds)
+    assert lease.task.prompt.text == task.prompt.text
+    assert (lease.task.response_a.text, lease.task.response_b.text) == (
+        task.response_a.text,
+        task.response_b.text,
+    )
+
+
+def test_a_lapsed_lease_still_marked_active_is_closed_and_a_new_one_given(project, alice):
+    make_task(project, priority=2)
+    second = make_task(project, priority=1)
+    first_lease = services.assignment_next(project=project, annotator=alice)
+    assert first_lease is not None
+    later = first_lease.expires_at + timedelta(seconds=1)
+    lease = services.assignment_next(project=project, annotator=alice, now=later)
+    first_lease.refresh_from_db()
+    assert first_lease.state == AssignmentState.EXPIRED and first_lease.closed_at == later
+    # The lapsed task is open again, and it comes first by priority.
+    assert lease is not None and lease.task_id == first_lease.task_id and lease.pk != first_lease.pk
+    assert Assignment.objects.filter(annotator=alice, state=AssignmentState.ACTIVE).count() == 1
+    assert second.pk != lease.task_id
+
+
+def test_gold_tasks_fill_in_when_no_ordinary_task_is_left(project, alice):
+    project.gold_rate = 0.0
+    project.save()
+    gold = make_task(project, is_gold=True, gold_answer=Choice.A)
+    lease = services.assignment_next(project=project, annotator=alice)
+    assert lease is not None and lease.task_id == gold.pk and lease.task.is_gold

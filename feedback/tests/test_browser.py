@@ -121,7 +121,8 @@ class _KnownSides:
         self._sides = iter(sides)
 
     def choice(self, options: list[str]) -> str:
-        return next(self._sides)
+        # On PostgreSQL every next-task draws a side, a lease or not; past the script, at random.
+        return next(self._sides, None) or random.choice(options)
 
     def random(self) -> float:
         return random.random()

@@ -19,7 +19,7 @@ K = 3
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_never_exceeds_k_judgments_under_20_concurrent_annotators():
+def test_it_never_exceeds_k_judgments_under_20_concurrent_annotators(lease_path):
     if connection.vendor != "postgresql":
         pytest.skip("row locking is what is under test; it needs PostgreSQL (DATABASE_URL)")
     project = make_project(overlap_k=K, gold_rate=0.0)
