@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from feedback import services
@@ -36,12 +37,10 @@ def project(db: None):  # type: ignore[no-untyped-def]
     return make_project(name="Helpful assistant", guidelines="Prefer the **more helpful** answer.")
 
 
-@pytest.fixture(params=["in one round trip", "stepwise"])
+@pytest.fixture(params=["in one round trip", "stepwise"] if settings.USING_POSTGRES else ["stepwise"])
 def lease_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Next-task both ways on PostgreSQL: the lease function, and the stepwise statements it is
     written from (which SQLite always takes, and PostgreSQL too while the function is missing)."""
     if request.param == "stepwise" and connection.vendor == "postgresql":
         monkeypatch.setattr(services, "lease_function", lambda: ("flywheel_lease_next_missing", ""))
-    elif request.param != "stepwise" and connection.vendor != "postgresql":
-        pytest.skip("the lease function is PostgreSQL's (DATABASE_URL)")
     return str(request.param)
