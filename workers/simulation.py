@@ -919,6 +919,7 @@ def plot(results: Sequence[SimulationResult], path: Path, *, title: str = "") ->
         "random": "tab:blue",
         "uncertainty": "tab:orange",
         "information": "tab:red",
+        "committee": "tab:purple",
         "new_vs_old": "tab:green",
     }
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
