@@ -26,6 +26,9 @@ POLL_SECONDS = 2.0
 # How long a replaced model stays usable for requests that already hold it before it is retired
 # (an external adapter unloaded); longer than any one generate call.
 RETIRE_AFTER_SECONDS = 600.0
+# The committee selection policy's members: the deployed reward model and the newest other
+# finished versions of it, promoted or rejected (workers.selection.committee_doubt).
+COMMITTEE_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class ModelSlots:
     def __init__(self) -> None:
         self._slots: dict[tuple[int, str], Loaded] = {}
         self._load_lock = threading.Lock()
+        # Committee members other than the deployed model, per project: version id -> model.
+        self._members: dict[int, dict[int, Any]] = {}
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -112,6 +117,50 @@ class ModelSlots:
                 retire.daemon = True
                 retire.start()
 
+    def committee(self, project_id: int, size: int = COMMITTEE_SIZE) -> list[Loaded]:
+        """The deployed reward model, then up to `size - 1` of the project's newest other reward
+        versions that finished training (promoted before, or turned down by the gate), each
+        checksum-verified. A version whose artifact is missing or does not load is left out, so the
+        committee may be smaller; it raises NoModelDeployed like `get` when nothing is deployed.
+        Members stay loaded while they are among the newest; older ones are dropped."""
+        from training.models import ModelKind, ModelVersion, VersionStatus
+
+        deployed = self.get(project_id, "reward")
+        members = [deployed]
+        versions = (
+            ModelVersion.objects.filter(
+                project_id=project_id,
+                kind=ModelKind.REWARD,
+                status__in=(VersionStatus.PROMOTED, VersionStatus.REJECTED, VersionStatus.RETIRED),
+            )
+            .exclude(artifact_path="")
+            .exclude(pk=deployed.version_id)
+            .order_by("-number")
+        )
+        with self._load_lock:
+            cache = self._members.get(project_id, {})
+            kept: dict[int, Any] = {}
+            for version in versions:
+                if len(members) >= size:
+                    break
+                model = cache.get(version.pk)
+                if model is None:
+                    folder = Path(version.artifact_path)
+                    problem = verify_folder(folder, version.artifact_sha256)
+                    try:
+                        if problem:
+                            raise ValueError(problem)
+                        model = _load_reward(folder)
+                    except Exception as exc:  # a member that cannot load is left out, not fatal
+                        logger.warning(
+                            "committee member %s left out for project %s: %s", version, project_id, exc
+                        )
+                        continue
+                kept[version.pk] = model
+                members.append(Loaded(version.pk, model))
+            self._members[project_id] = kept
+        return members
+
     def _retire(self, model: Any) -> None:
         # A rollback may have brought the same version back meanwhile: then it stays.
         name = getattr(model, "model", None)
@@ -150,6 +199,7 @@ class ModelSlots:
         self._watcher = None
         self._stop = threading.Event()
         self._slots.clear()
+        self._members.clear()
 
 
 SLOTS = ModelSlots()
@@ -178,3 +228,18 @@ def score(*, project_id: int, prompt: str, responses: list[str], features: bool 
     result["scores"] = [float(s) for s in scores]
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def committee_scores(
+    *, project_id: int, prompt: str, responses: list[str], size: int = COMMITTEE_SIZE
+) -> dict[str, Any]:
+    """Every committee member's scores for the responses (`ModelSlots.committee`): `scores[0]` is
+    the deployed model's, the rest the newest other versions', each on its own scale."""
+    members = SLOTS.committee(project_id, size)
+    started = time.monotonic()
+    scores = [[float(s) for s in member.model.score(prompt, responses)] for member in members]
+    return {
+        "versions": [member.version_id for member in members],
+        "scores": scores,
+        "seconds": round(time.monotonic() - started, 3),
+    }

@@ -300,7 +300,7 @@ def step_generate(*, run: PipelineRun) -> str:
 def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
     """Queue comparison tasks between kept candidates, chosen by the project's policy."""
     from curation.snapshots import validation_prompt_ids
-    from training.inference import SLOTS, NoModelDeployed
+    from training.inference import SLOTS, NoModelDeployed, committee_scores
 
     cfg = pipeline_settings(project=run.project)
     rng = rng or random.Random(run.pk)
@@ -330,16 +330,24 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
             continue
         scores: list[float | None] = [None] * len(responses)
         features: list[tuple[float, ...] | None] = [None] * len(responses)
+        members: list[tuple[float, ...] | None] = [None] * len(responses)
         if reward is not None:
             texts = [r.text for r in responses]
-            if cfg.selection_policy == SelectionPolicy.INFORMATION:
+            if cfg.selection_policy == SelectionPolicy.COMMITTEE:
+                # Every member's scores: the deployed model's first, then recent other versions'.
+                served = committee_scores(
+                    project_id=run.project_id, prompt=responses[0].prompt.text, responses=texts
+                )
+                scores = list(served["scores"][0])
+                members = [tuple(column) for column in zip(*served["scores"], strict=True)]
+            elif cfg.selection_policy == SelectionPolicy.INFORMATION:
                 values, vectors = reward.model.score_with_features(responses[0].prompt.text, texts)
                 scores, features = list(values), [tuple(v) for v in vectors]
             else:
                 scores = list(reward.model.score(responses[0].prompt.text, texts))
         pools[prompt_id] = [
-            Candidate(id=r.pk, score=s, producer=r.model_name or r.source, features=f)
-            for r, s, f in zip(responses, scores, features, strict=True)
+            Candidate(id=r.pk, score=s, producer=r.model_name or r.source, features=f, committee=m)
+            for r, s, f, m in zip(responses, scores, features, members, strict=True)
         ]
     chosen = select_tasks(
         pools,

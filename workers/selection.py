@@ -23,6 +23,10 @@ class Candidate:
     # the score is a linear function of it. The information policy weighs a pair's doubt by how
     # much its answer could teach (see `select_tasks`).
     features: tuple[float, ...] | None = None
+    # The committee policy's members' scores for this response: the deployed reward model's first,
+    # then other recent versions of it (see `committee_doubt`). Each member's scores are on its
+    # own scale; only differences within one member are compared.
+    committee: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,33 @@ def uncertainty(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
+def committee_doubt(probabilities: Sequence[float]) -> float:
+    """Query by committee: how much a pair is in doubt across reward-model versions, in [0, 1].
+
+    `probabilities` is each member's P(a beats b), sigmoid(r_a - r_b) on that member's own scale.
+    The doubt is the mean of two parts: the consensus's uncertainty, 1 - |2p̄ - 1| with p̄ the
+    members' mean, and their disagreement, max p - min p. Members that flip (0.9 against 0.1)
+    give 0.9; members that all say 0.5 give 0.5 (a close pair, which people find hard too); members
+    that agree at 0.9 give 0.1. Disagreement between versions is the part of the doubt that can
+    point at a confident mistake of the deployed model, which its own margin never does. With one
+    member it is half that member's uncertainty: the same order as the uncertainty policy.
+    """
+    if not probabilities:
+        raise ValueError("a committee needs at least one member")
+    mean = sum(probabilities) / len(probabilities)
+    return 0.5 * (uncertainty(mean) + max(probabilities) - min(probabilities))
+
+
+def _committee_probabilities(x: Candidate, y: Candidate) -> list[float]:
+    assert x.committee is not None and y.committee is not None
+    return [preference_probability(a, b) for a, b in zip(x.committee, y.committee, strict=True)]
+
+
+def _has_committee(candidates: Sequence[Candidate]) -> bool:
+    sizes = {len(c.committee) if c.committee is not None else 0 for c in candidates}
+    return len(sizes) == 1 and sizes != {0}
+
+
 def select_pairs(
     candidates: Sequence[Candidate],
     *,
@@ -58,6 +89,8 @@ def select_pairs(
     - random: uniformly among unseen pairs;
     - uncertainty: the pairs the reward model is least sure about first (needs scores; falls
       back to random without them);
+    - committee: like uncertainty, but by `committee_doubt` over the members' scores
+      (`Candidate.committee`); uncertainty without them;
     - new_vs_old: pairs with one side from the newest producer and the other from anyone else.
     """
     rng = rng or random.Random(0)
@@ -67,16 +100,22 @@ def select_pairs(
             (x, y) for x, y in options if (x.producer == newest_producer) != (y.producer == newest_producer)
         ]
     scored = all(c.score is not None for c in candidates)
+    committee = policy == "committee" and _has_committee(candidates)
     pairs = []
     for x, y in options:
         p = preference_probability(x.score, y.score) if scored else None  # type: ignore[arg-type]
-        priority = uncertainty(p) if p is not None and policy == "uncertainty" else 0.0
+        if committee:
+            priority = committee_doubt(_committee_probabilities(x, y))
+        elif p is not None and policy in ("uncertainty", "committee"):
+            priority = uncertainty(p)
+        else:
+            priority = 0.0
         # Which side is "A" is randomised so the suggestion is not always for the same producer.
         if rng.random() < 0.5:
             x, y = y, x
             p = None if p is None else 1.0 - p
         pairs.append(Pair(a=x.id, b=y.id, priority=priority, p_a=p))
-    if policy == "uncertainty" and scored:
+    if policy in ("uncertainty", "committee") and scored:
         pairs.sort(key=lambda pair: -pair.priority)
     else:
         rng.shuffle(pairs)
@@ -137,6 +176,9 @@ def select_tasks(
       prompt's most uncertain pair before any prompt's second, a prompt's second pair sharing no
       response with its first when it can. `explore` of these tasks are unseen pairs drawn at
       random;
+    - committee, once every candidate is scored: the same spread as uncertainty, with each pair's
+      doubt from a committee of reward-model versions (`committee_doubt`) when the candidates
+      carry the members' scores;
     - information, once every candidate is scored and has features: by expected information
       about the score head (see `_informative`), with the same spread and exploration; without
       features it is uncertainty.
@@ -212,7 +254,7 @@ def _by_policy(
     if limit <= 0:
         return []
     scored = all(c.score is not None for candidates in pools.values() for c in candidates)
-    if policy not in ("uncertainty", "information") or not scored:
+    if policy not in ("uncertainty", "committee", "information") or not scored:
         proposals = [
             (key, pair)
             for key, candidates in pools.items()
@@ -238,7 +280,7 @@ def _by_policy(
             continue
         pairs = select_pairs(
             candidates,
-            policy="uncertainty",
+            policy="committee" if policy == "committee" else "uncertainty",
             max_pairs=math.comb(len(candidates), 2),
             existing=existing,
             rng=rng,

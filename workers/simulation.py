@@ -621,7 +621,17 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
             continue
         values: list[float | None] = [None] * len(responses)
         features: list[tuple[float, ...] | None] = [None] * len(responses)
-        if featured:
+        members: list[tuple[float, ...] | None] = [None] * len(responses)
+        if scores is not None and policy == "committee":
+            # As step_pairs: the deployed model's scores and the other committee members'.
+            served = inference.committee_scores(
+                project_id=world.project.pk,
+                prompt=responses[0].prompt.text,
+                responses=[r.text for r in responses],
+            )
+            values = list(served["scores"][0])
+            members = [tuple(column) for column in zip(*served["scores"], strict=True)]
+        elif featured:
             # As step_pairs: scores and features from the deployed model in one pass.
             served = inference.score(
                 project_id=world.project.pk,
@@ -633,8 +643,8 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
         elif scores is not None:
             values = list(scores(responses[0].prompt.text, [r.text for r in responses]))
         pools[prompt_id] = [
-            Candidate(id=r.pk, score=v, producer=r.model_name or r.source, features=f)
-            for r, v, f in zip(responses, values, features, strict=True)
+            Candidate(id=r.pk, score=v, producer=r.model_name or r.source, features=f, committee=m)
+            for r, v, f, m in zip(responses, values, features, members, strict=True)
         ]
     chosen = select_tasks(
         pools,
@@ -909,6 +919,7 @@ def plot(results: Sequence[SimulationResult], path: Path, *, title: str = "") ->
         "random": "tab:blue",
         "uncertainty": "tab:orange",
         "information": "tab:red",
+        "committee": "tab:purple",
         "new_vs_old": "tab:green",
     }
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)

@@ -169,3 +169,35 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     ]
     assert made and all(t.suggested_preference is not None and 0 <= t.priority < 1 for t in made), note
     assert "information" in note
+    # The committee policy scores with the deployed model and the newest other finished versions:
+    # here a copy of the deployed one, turned down, and a version whose artifact is corrupt.
+    import shutil
+
+    from training import inference
+    from training.models import ModelVersion
+    from training.services import model_version_register
+
+    folder = tmp_path / "copy"
+    shutil.copytree(run.reward_version.artifact_path, folder)
+    twin = model_version_register(
+        project=project, kind=ModelKind.REWARD, folder=folder, base="copy", actor=None
+    )
+    ModelVersion.objects.filter(pk=twin.pk).update(status=VersionStatus.REJECTED)
+    broken = model_version_register(
+        project=project, kind=ModelKind.REWARD, folder=folder, base="copy", actor=None
+    )
+    ModelVersion.objects.filter(pk=broken.pk).update(status=VersionStatus.REJECTED, artifact_sha256="0" * 64)
+    members = inference.SLOTS.committee(project.pk)
+    assert [m.version_id for m in members] == [run.reward_version_id, twin.pk]
+    served = inference.committee_scores(project_id=project.pk, prompt="hi", responses=["a", "b c"])
+    assert served["versions"] == [run.reward_version_id, twin.pk]
+    assert served["scores"][0] == pytest.approx(served["scores"][1])
+    cfg.selection_policy = SelectionPolicy.COMMITTEE
+    cfg.save()
+    before = ComparisonTask.objects.filter(project=project).count()
+    note = pipeline.step_pairs(run=run)
+    made = ComparisonTask.objects.filter(project=project).order_by("-id")[
+        : ComparisonTask.objects.filter(project=project).count() - before
+    ]
+    assert made and all(t.suggested_preference is not None and 0 <= t.priority <= 1 for t in made), note
+    assert "committee" in note

@@ -5,7 +5,14 @@ from collections import Counter
 
 import pytest
 
-from workers.selection import Candidate, preference_probability, select_pairs, select_tasks, uncertainty
+from workers.selection import (
+    Candidate,
+    committee_doubt,
+    preference_probability,
+    select_pairs,
+    select_tasks,
+    uncertainty,
+)
 
 
 def test_it_puts_the_most_uncertain_pairs_first():
@@ -176,7 +183,7 @@ def test_it_draws_the_validation_prompts_pairs_at_random_whatever_the_policy():
         for key in range(40)
     }
     held = set(range(10))
-    for policy in ("random", "uncertainty", "information"):
+    for policy in ("random", "uncertainty", "committee", "information"):
         seen: Counter[int] = Counter()
         for seed in range(20):
             chosen = select_tasks(
@@ -197,3 +204,73 @@ def test_it_draws_the_validation_prompts_pairs_at_random_whatever_the_policy():
     # The held-out tasks are spread through the queue, not all at its end.
     ranks = [rank for rank, (key, _) in enumerate(chosen) if key in held]
     assert min(ranks) < 5 and max(ranks) >= 15
+
+
+def test_committee_doubt_is_highest_where_the_members_flip():
+    assert committee_doubt([0.9, 0.1]) == pytest.approx(0.9)
+    assert committee_doubt([0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert committee_doubt([0.9, 0.9]) == pytest.approx(0.1)
+    assert committee_doubt([1.0, 1.0, 1.0]) == pytest.approx(0.0)
+    # One member: half its uncertainty, so the same order as the uncertainty policy.
+    for p in (0.1, 0.3, 0.5, 0.8):
+        assert committee_doubt([p]) == pytest.approx(uncertainty(p) / 2)
+    with pytest.raises(ValueError):
+        committee_doubt([])
+
+
+def _committee(key: int, rows: list[tuple[float, ...]]) -> list[Candidate]:
+    """Candidates whose committee scores are `rows`; the deployed model's score is the first."""
+    return [Candidate(key * 100 + i, row[0], "x", committee=row) for i, row in enumerate(rows)]
+
+
+def test_committee_asks_where_the_versions_disagree_before_where_they_agree():
+    # Candidates 0 and 1: the deployed model is confident 0 wins (p = 0.95), the two other
+    # versions are as confident 1 wins. Candidates 2 and 3: every member says a coin toss.
+    # Candidates 0 and 2, 1 and 3, ...: everyone agrees, far apart.
+    rows = [(3.0, 0.0, 0.0), (0.0, 3.0, 3.0), (10.0, 10.0, 10.0), (10.0, 10.0, 10.0)]
+    pools = {0: _committee(0, rows)}
+    pairs = select_pairs(pools[0], policy="committee", max_pairs=6, existing=set())
+    assert {pairs[0].a, pairs[0].b} == {0, 1} and {pairs[1].a, pairs[1].b} == {2, 3}
+    assert pairs[0].priority > pairs[1].priority > pairs[2].priority
+    # Uncertainty, which reads the deployed model alone, asks about the coin toss only.
+    doubt = select_pairs(pools[0], policy="uncertainty", max_pairs=6, existing=set())
+    assert {doubt[0].a, doubt[0].b} == {2, 3}
+    ranked = [pair for pair in doubt if {pair.a, pair.b} == {0, 1}]
+    assert ranked and ranked[0].priority < 0.2
+    # The suggestion is still the deployed model's P(A preferred).
+    for pair in pairs:
+        assert pair.p_a == pytest.approx(preference_probability(rows[pair.a][0], rows[pair.b][0]))
+
+
+def test_committee_keeps_the_spread_over_prompts():
+    # Prompt k: its candidates 0 and 1 are a flip between versions (a larger one for larger k),
+    # 2 and 3 a pair everyone agrees on.
+    pools = {
+        key: _committee(key, [(1.0 + 0.1 * key, 0.0), (0.0, 1.0 + 0.1 * key), (5.0, 5.0), (9.0, 9.0)])
+        for key in range(10)
+    }
+    chosen = select_tasks(pools, policy="committee", limit=15, existing=set(), rng=random.Random(0))
+    assert len(chosen) == 15 and len({key for key, _ in chosen}) == 10
+    for key in range(10):
+        pairs = [pair for k, pair in chosen if k == key]
+        assert {pairs[0].a % 100, pairs[0].b % 100} == {0, 1}
+        if len(pairs) == 2:
+            # A prompt's second question shares no response with its first.
+            assert not {pairs[0].a, pairs[0].b} & {pairs[1].a, pairs[1].b}
+    assert [p.priority for _, p in chosen] == sorted((p.priority for _, p in chosen), reverse=True)
+    # Every prompt's first question comes before any second, ordered by how far the members are
+    # apart.
+    firsts = [key for key, pair in chosen if {pair.a % 100, pair.b % 100} == {0, 1}]
+    assert firsts == sorted(firsts, reverse=True)
+
+
+def test_committee_is_uncertainty_without_the_members_scores():
+    pools = {
+        key: [Candidate(key * 10 + i, s, "x") for i, s in enumerate([0.0, 0.05, 2.0, 4.0, 6.0])]
+        for key in range(10)
+    }
+    by_committee = select_tasks(pools, policy="committee", limit=10, existing=set(), rng=random.Random(3))
+    by_doubt = select_tasks(pools, policy="uncertainty", limit=10, existing=set(), rng=random.Random(3))
+    assert [(k, p.a, p.b, p.priority) for k, p in by_committee] == [
+        (k, p.a, p.b, p.priority) for k, p in by_doubt
+    ]
