@@ -11,7 +11,10 @@ from training.models import ModelVersion
 class SelectionPolicy(models.TextChoices):
     RANDOM = "random", "Random pairs"
     UNCERTAINTY = "uncertainty", "Where the reward model is least sure"
-    COMMITTEE = "committee", "Experimental: where recent reward-model versions disagree"
+    COMMITTEE = (
+        "committee",
+        "Experimental: where recent reward-model versions disagree (below random in the simulation)",
+    )
     INFORMATION = "information", "Experimental: most informative pairs (worse than random in the simulation)"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
 

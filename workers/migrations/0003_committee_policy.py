@@ -16,7 +16,10 @@ class Migration(migrations.Migration):
                 choices=[
                     ("random", "Random pairs"),
                     ("uncertainty", "Where the reward model is least sure"),
-                    ("committee", "Experimental: where recent reward-model versions disagree"),
+                    (
+                        "committee",
+                        "Experimental: where recent reward-model versions disagree (below random in the simulation)",
+                    ),
                     (
                         "information",
                         "Experimental: most informative pairs (worse than random in the simulation)",
