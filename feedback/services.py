@@ -518,13 +518,24 @@ END
 
 
 def lease_function_install(using: str = "default") -> None:
-    """Create next-task's function (PostgreSQL; run after every migrate). Idempotent."""
+    """Create next-task's function (PostgreSQL; run after every migrate), and drop the ones
+    written from older SQL. Idempotent. Code still running an older release meanwhile finds
+    its function gone and takes the stepwise path until it is replaced."""
     from django.db import connections
 
     if connections[using].vendor != "postgresql":
         return
+    name, create = lease_function()
     with connections[using].cursor() as cursor:
-        cursor.execute(lease_function()[1])
+        cursor.execute(create)
+        cursor.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p"
+            " WHERE p.pronamespace = current_schema()::regnamespace"
+            " AND p.proname LIKE 'flywheel\\_lease\\_next\\_%%' AND p.proname <> %s",
+            [name],
+        )
+        for (older,) in cursor.fetchall():
+            cursor.execute(f"DROP FUNCTION IF EXISTS {older}")
 
 
 def _lease_at_once(

@@ -39,3 +39,16 @@ def test_the_function_is_named_by_its_text():
     assert name in create and name.startswith("flywheel_lease_next_")
     # Written from the stepwise path's SQL: the candidate's seat check is the same text.
     assert "t.wants_judgments AND t.judgment_count + (SELECT COUNT(*) FILTER" in create
+
+
+def test_migrate_drops_functions_written_from_older_sql():
+    older = "flywheel_lease_next_000000000000"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE FUNCTION {older}(p_project bigint) RETURNS integer LANGUAGE sql AS 'SELECT 1'"
+        )
+    services.lease_function_install()
+    name, _ = services.lease_function()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'flywheel_lease_next_%%'")
+        assert [row[0] for row in cursor.fetchall()] == [name]
