@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,15 @@ def _load_reward(folder: Path) -> Any:
 LOADERS: dict[str, Callable[[Path], Any]] = {"policy": _load_policy, "reward": _load_reward}
 
 
+def _load_verified(version: Any, kind: str) -> Any:
+    """A model version's artifact, loaded once its checksum holds (ValueError when it does not)."""
+    folder = Path(version.artifact_path)
+    problem = verify_folder(folder, version.artifact_sha256)
+    if problem:
+        raise ValueError(problem)
+    return LOADERS[kind](folder)
+
+
 class NoModelDeployed(Exception):
     pass
 
@@ -99,12 +108,8 @@ class ModelSlots:
             if current is not None and current.version_id == deployment.version_id:
                 return
             version = deployment.version
-            folder = Path(version.artifact_path)
-            problem = verify_folder(folder, version.artifact_sha256)
             try:
-                if problem:
-                    raise ValueError(problem)
-                model = LOADERS[kind](folder)
+                model = _load_verified(version, kind)
             except Exception as exc:  # a bad model must never take the serving one down
                 message = f"inference worker could not load {version}: {exc}"
                 logger.error(message)
@@ -145,12 +150,8 @@ class ModelSlots:
                     break
                 model = cache.get(version.pk)
                 if model is None:
-                    folder = Path(version.artifact_path)
-                    problem = verify_folder(folder, version.artifact_sha256)
                     try:
-                        if problem:
-                            raise ValueError(problem)
-                        model = _load_reward(folder)
+                        model = _load_verified(version, "reward")
                     except Exception as exc:  # a member that cannot load is left out, not fatal
                         logger.warning(
                             "committee member %s left out for project %s: %s", version, project_id, exc
@@ -231,11 +232,18 @@ def score(*, project_id: int, prompt: str, responses: list[str], features: bool 
 
 
 def committee_scores(
-    *, project_id: int, prompt: str, responses: list[str], size: int = COMMITTEE_SIZE
+    *,
+    project_id: int,
+    prompt: str,
+    responses: list[str],
+    size: int = COMMITTEE_SIZE,
+    members: Sequence[Loaded] | None = None,
 ) -> dict[str, Any]:
     """Every committee member's scores for the responses (`ModelSlots.committee`): `scores[0]` is
-    the deployed model's, the rest the newest other versions', each on its own scale."""
-    members = SLOTS.committee(project_id, size)
+    the deployed model's, the rest the newest other versions', each on its own scale. A caller
+    scoring many prompts passes the `members` it looked up once, instead of a lookup per prompt."""
+    if members is None:
+        members = SLOTS.committee(project_id, size)
     started = time.monotonic()
     scores = [[float(s) for s in member.model.score(prompt, responses)] for member in members]
     return {
