@@ -324,6 +324,12 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         .values_list("model_name", flat=True)
         .first()
     )
+    # The committee's members are looked up (and loaded) once, not for every prompt.
+    committee = (
+        SLOTS.committee(run.project_id)
+        if reward is not None and cfg.selection_policy == SelectionPolicy.COMMITTEE
+        else None
+    )
     pools: dict[int, list[Candidate]] = {}
     for prompt_id, responses in by_prompt.items():
         if len(responses) < 2:
@@ -333,10 +339,13 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
         members: list[tuple[float, ...] | None] = [None] * len(responses)
         if reward is not None:
             texts = [r.text for r in responses]
-            if cfg.selection_policy == SelectionPolicy.COMMITTEE:
+            if committee is not None:
                 # Every member's scores: the deployed model's first, then recent other versions'.
                 served = committee_scores(
-                    project_id=run.project_id, prompt=responses[0].prompt.text, responses=texts
+                    project_id=run.project_id,
+                    prompt=responses[0].prompt.text,
+                    responses=texts,
+                    members=committee,
                 )
                 scores = list(served["scores"][0])
                 members = [tuple(column) for column in zip(*served["scores"], strict=True)]

@@ -616,18 +616,23 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
         by_prompt.setdefault(response.prompt_id, []).append(response)
     pools: dict[int, list[Candidate]] = {}
     featured = scores is not None and policy == "information"
+    # As step_pairs: the committee's members are looked up once per round, not per prompt.
+    committee = (
+        inference.SLOTS.committee(world.project.pk) if scores is not None and policy == "committee" else None
+    )
     for prompt_id, responses in by_prompt.items():
         if len(responses) < 2:
             continue
         values: list[float | None] = [None] * len(responses)
         features: list[tuple[float, ...] | None] = [None] * len(responses)
         members: list[tuple[float, ...] | None] = [None] * len(responses)
-        if scores is not None and policy == "committee":
+        if committee is not None:
             # As step_pairs: the deployed model's scores and the other committee members'.
             served = inference.committee_scores(
                 project_id=world.project.pk,
                 prompt=responses[0].prompt.text,
                 responses=[r.text for r in responses],
+                members=committee,
             )
             values = list(served["scores"][0])
             members = [tuple(column) for column in zip(*served["scores"], strict=True)]
