@@ -33,26 +33,37 @@ def next_request() -> None:
     signals.request_started.send(sender=None)
 
 
+def wait_readable(failure: str) -> None:
+    """Wait until the server has sent something to the idle connection."""
+    fileno = connection.connection.fileno()
+    deadline = time.monotonic() + 10
+    while not select.select([fileno], [], [], 0.1)[0]:
+        assert time.monotonic() < deadline, failure
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per time Django's own health check (its SELECT 1) ran."""
+    calls: list[int] = []
+    select_one = django_postgres.DatabaseWrapper.is_usable
+    monkeypatch.setattr(
+        django_postgres.DatabaseWrapper, "is_usable", lambda self: calls.append(1) or select_one(self)
+    )
+    return calls
+
+
 def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it():
     pid = backend_pid()
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
     # The server says goodbye before it closes: the idle socket turns readable.
-    fileno = connection.connection.fileno()
-    deadline = time.monotonic() + 10
-    while not select.select([fileno], [], [], 0.1)[0]:
-        assert time.monotonic() < deadline, "the ended connection's socket never turned readable"
+    wait_readable("the ended connection's socket never turned readable")
 
     next_request()
     assert backend_pid() != pid  # a new connection, not an error
 
 
-def test_a_healthy_idle_connection_is_checked_without_a_round_trip(monkeypatch):
-    asked = []
-    select_one = django_postgres.DatabaseWrapper.is_usable
-    monkeypatch.setattr(
-        django_postgres.DatabaseWrapper, "is_usable", lambda self: asked.append(1) or select_one(self)
-    )
+def test_a_healthy_idle_connection_is_checked_without_a_round_trip(asked):
     pid = backend_pid()
     for _ in range(3):
         next_request()
@@ -60,12 +71,7 @@ def test_a_healthy_idle_connection_is_checked_without_a_round_trip(monkeypatch):
     assert asked == []
 
 
-def test_a_connection_with_anything_to_read_is_asked(monkeypatch):
-    asked = []
-    select_one = django_postgres.DatabaseWrapper.is_usable
-    monkeypatch.setattr(
-        django_postgres.DatabaseWrapper, "is_usable", lambda self: asked.append(1) or select_one(self)
-    )
+def test_a_connection_with_anything_to_read_is_asked(asked):
     pid = backend_pid()
     # A notice sent to an idle session (the only such traffic: Flywheel never LISTENs, so this
     # test does, and is notified by a second session).
@@ -73,10 +79,7 @@ def test_a_connection_with_anything_to_read_is_asked(monkeypatch):
         cursor.execute("LISTEN flywheel_health")
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
         other.execute("NOTIFY flywheel_health")
-    fileno = connection.connection.fileno()
-    deadline = time.monotonic() + 10
-    while not select.select([fileno], [], [], 0.1)[0]:
-        assert time.monotonic() < deadline, "the notification never arrived"
+    wait_readable("the notification never arrived")
     next_request()
     assert backend_pid() == pid  # still usable: SELECT 1 said so
     assert asked == [1]

@@ -21,6 +21,14 @@ THINGS = {"sky": "blue", "grass": "green", "sun": "yellow", "snow": "white", "co
 WHEN = ["today", "at noon", "in winter", "in the evening", "in spring", "after the rain"]
 
 
+def pairs_queued(run: PipelineRun) -> tuple[str, list[ComparisonTask]]:
+    """step_pairs' note, and the tasks it queued."""
+    tasks = ComparisonTask.objects.filter(project=run.project)
+    before = tasks.count()
+    note = pipeline.step_pairs(run=run)
+    return note, list(tasks.order_by("-id")[: tasks.count() - before])
+
+
 def seed_project(name: str = "loop", judges: int = 3):  # type: ignore[no-untyped-def]
     """Prompts with a demonstration each, and comparisons where the polite reply wins."""
     project = make_project(name=name)
@@ -162,11 +170,7 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     # The information policy reads the reward model's features too, in the same pass.
     cfg.selection_policy = SelectionPolicy.INFORMATION
     cfg.save()
-    before = ComparisonTask.objects.filter(project=project).count()
-    note = pipeline.step_pairs(run=run)
-    made = ComparisonTask.objects.filter(project=project).order_by("-id")[
-        : ComparisonTask.objects.filter(project=project).count() - before
-    ]
+    note, made = pairs_queued(run)
     assert made and all(t.suggested_preference is not None and 0 <= t.priority < 1 for t in made), note
     assert "information" in note
     # The committee policy scores with the deployed model and the newest other finished versions:
@@ -194,10 +198,6 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     assert served["scores"][0] == pytest.approx(served["scores"][1])
     cfg.selection_policy = SelectionPolicy.COMMITTEE
     cfg.save()
-    before = ComparisonTask.objects.filter(project=project).count()
-    note = pipeline.step_pairs(run=run)
-    made = ComparisonTask.objects.filter(project=project).order_by("-id")[
-        : ComparisonTask.objects.filter(project=project).count() - before
-    ]
+    note, made = pairs_queued(run)
     assert made and all(t.suggested_preference is not None and 0 <= t.priority <= 1 for t in made), note
     assert "committee" in note
