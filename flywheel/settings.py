@@ -247,6 +247,10 @@ FLYWHEEL_DEMO = env_bool("FLYWHEEL_DEMO", False)
 # The annotation hot path prepares its statements on PostgreSQL (flywheel/db.py). Turn it off
 # behind a transaction-pooling PgBouncer older than 1.21, which cannot keep them.
 FLYWHEEL_PREPARED_STATEMENTS = env_bool("FLYWHEEL_PREPARED_STATEMENTS", True)
+# On PostgreSQL each connection keeps the API tokens it has checked, and LISTENs for the
+# notification a trigger sends when a user or token changes (flywheel/postgres/base.py). Turn it
+# off behind a transaction-pooling PgBouncer, which does not pass notifications on.
+FLYWHEEL_TOKEN_CACHE = env_bool("FLYWHEEL_TOKEN_CACHE", True)
 # How long the API waits for the inference worker before answering 503.
 FLYWHEEL_INFERENCE_TIMEOUT = env_int("FLYWHEEL_INFERENCE_TIMEOUT", 60, minimum=1)
 # Where the deployed policy generates: in the inference worker's own process (torch), or on an

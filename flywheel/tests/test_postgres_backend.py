@@ -73,8 +73,8 @@ def test_a_healthy_idle_connection_is_checked_without_a_round_trip(asked):
 
 def test_a_connection_with_anything_to_read_is_asked(asked):
     pid = backend_pid()
-    # A notice sent to an idle session (the only such traffic: Flywheel never LISTENs, so this
-    # test does, and is notified by a second session).
+    # A notification sent to an idle session: this test LISTENs on a channel of its own and is
+    # notified by a second session, as the token cache is when a user or token changes.
     with connection.cursor() as cursor:
         cursor.execute("LISTEN flywheel_health")
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
