@@ -27,13 +27,17 @@ after the commit.
 
 from __future__ import annotations
 
+import logging
 import select
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import Notify
 from psycopg.pq import ConnStatus, TransactionStatus
+
+logger = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "flywheel_auth"
 # Tokens kept per connection; beyond that the cache starts over (each entry is one user row).
@@ -45,12 +49,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
     auth_rows: dict[str, tuple[Any, ...]] | None = None
     # Notifications on AUTH_CHANNEL taken in by this connection so far.
     auth_changes = 0
+    # This connection's LISTEN failed: it reads every token, and does not try again.
+    auth_unavailable = False
 
     def init_connection_state(self) -> None:
         super().init_connection_state()
         # A new connection has heard nothing yet: it listens before it caches.
         self.auth_rows = None
         self.auth_changes = 0
+        self.auth_unavailable = False
 
     def _idle_and_quiet(self) -> bool | None:
         """True: idle with nothing to read. False: something to read. None: not idle, or broken."""
@@ -60,10 +67,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if raw.pgconn.status != ConnStatus.OK or raw.info.transaction_status != TransactionStatus.IDLE:
             return None
         try:
-            readable, _, _ = select.select([raw.fileno()], [], [], 0)
+            # poll, not select: select cannot watch a descriptor numbered 1024 or above.
+            poller = select.poll()
+            poller.register(raw.fileno(), select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return None
-        return not readable
 
     def is_usable(self) -> bool:
         if self._idle_and_quiet():
@@ -83,7 +92,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def auth_cache_start(self) -> int | None:
         """Before reading a token: listen, if this connection does not yet. Returns the count of
         notifications to hand to auth_cache_keep after the read, or None: do not cache."""
-        if not settings.FLYWHEEL_TOKEN_CACHE:
+        if not settings.FLYWHEEL_TOKEN_CACHE or self.auth_unavailable:
             return None
         # As before any query of a request: a connection the server ended is replaced first.
         self.close_if_health_check_failed()
@@ -91,9 +100,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.auth_rows is None:
             if self.connection.info.transaction_status != TransactionStatus.IDLE:
                 return None  # LISTEN inside a transaction would wait for its commit
+            try:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {AUTH_CHANNEL}")
+            except psycopg.Error as exc:
+                # A server that cannot LISTEN (a hot standby, say): read every token instead.
+                logger.warning("Token cache off for this connection: LISTEN failed: %s", exc)
+                self.auth_unavailable = True
+                return None
             self.connection.add_notify_handler(self._auth_notified)
-            with self.connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {AUTH_CHANNEL}")
             self.auth_rows = {}
         return self.auth_changes
 

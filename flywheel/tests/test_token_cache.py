@@ -137,3 +137,15 @@ def test_a_key_that_was_never_valid_is_never_cached():
         assert response.status_code == 401
     assert not Token.objects.filter(key="0" * 40).exists()
     assert "0" * 40 not in (connection.auth_rows or {})
+
+
+def test_a_connection_that_cannot_listen_reads_every_token(monkeypatch, caplog):
+    # As on a server that refuses LISTEN (a hot standby): here a channel name PostgreSQL rejects.
+    from flywheel.postgres import base as postgres
+
+    monkeypatch.setattr(postgres, "AUTH_CHANNEL", "not a channel")
+    connection.close()
+    client = client_for(make_user("erin"))
+    assert [token_reads(client) for _ in range(3)] == [1, 1, 1]
+    # Tried once per connection, not on every request.
+    assert caplog.text.count("LISTEN failed") == 1
