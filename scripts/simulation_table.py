@@ -94,10 +94,16 @@ def main(paths: list[str]) -> None:
         mean, se = mean_se(diffs)
         target = curves[("random", metric)].accuracy[last]
         spent = curves[("random", metric)].judgments[last]
+        reached = reach(curves[("uncertainty", metric)], target, spent)
         print(
-            f"{name}: random's final {target:.1%}; uncertainty reaches it at "
-            f"{reach(curves[('uncertainty', metric)], target, spent)} judgments interpolated; "
-            f"paired difference at the end (uncertainty − random) {mean * 100:+.1f} ± {se * 100:.1f} points"
+            f"{name}: random's final {target:.1%}; uncertainty "
+            + (
+                "never reaches it"
+                if reached == "never"
+                else f"reaches it at {reached} judgments interpolated"
+            )
+            + "; paired difference at the end (uncertainty − random) "
+            + f"{mean * 100:+.1f} ± {se * 100:.1f} points"
         )
 
     print(
