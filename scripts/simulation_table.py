@@ -124,6 +124,26 @@ def main(paths: list[str]) -> None:
             f"| {r[last]['accuracy_trained']:.1%} | {u[last]['accuracy_trained']:.1%} "
             f"| {f'{at_round:,.0f}' if at_round is not None else 'never'} |"
         )
+    print(
+        "\n| policy | hidden gap of queued pairs | queued pairs with equal hidden scores "
+        "| promoted | rejected (better by more than a point) | best version of the run minus final deployed |"
+    )
+    print("|---|---|---|---|---|---|")
+    for p in POLICIES:
+        rows = [x for s in seeds for x in runs[p][s][:rounds]]
+        queued = [x for x in rows if not math.isnan(x["queued_gap"])]
+        rejected = [x for x in rows if not x["promoted"] and not math.isnan(x["accuracy_trained"])]
+        better = sum(x["accuracy_trained"] > x["accuracy_deployed"] + 0.01 for x in rejected)
+        best = [
+            max(x["accuracy_trained"] for x in runs[p][s][:rounds]) - runs[p][s][last]["accuracy_deployed"]
+            for s in seeds
+        ]
+        print(
+            f"| {p} | {sum(x['queued_gap'] for x in queued) / len(queued):.2f} "
+            f"| {sum(x['queued_equal'] for x in queued) / len(queued):.1%} "
+            f"| {sum(x['promoted'] for x in rows)} | {len(rejected)} ({better}) "
+            f"| {sum(best) / len(best) * 100:.1f} points |"
+        )
     seconds = {p: [sum(x["seconds"] for x in runs[p][s][:rounds]) for s in seeds] for p in POLICIES}
     print("\nSeconds per run (rounds only): " + ", ".join(f"{p} {pct_free(seconds[p])}" for p in POLICIES))
 
