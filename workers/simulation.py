@@ -240,6 +240,11 @@ def default_cast(
 
 # Like training/tests/conftest.py REWARD_DEFAULTS: tiny models, a few dozen steps.
 REWARD_CONFIG: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 1e-3, "save_steps": 1000}
+# The product's reward base, all-MiniLM-L6-v2, is pretrained: the same steps at the product's
+# default learning rate for full fine-tuning of a reward model (RewardTrainConfig, 3e-5), not the
+# tiny model's 1e-3, which would wreck pretrained weights.
+MINILM_REWARD_CONFIG: dict[str, Any] = {**REWARD_CONFIG, "lr": 3e-5}
+REWARD_BASES = ("tiny", "minilm")
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ class SimulationConfig:
     gate_rule: str | None = None
     gate_margin: float | None = None
     reward_config: dict[str, Any] = field(default_factory=lambda: dict(REWARD_CONFIG))
+    reward_base: str = "tiny"  # which of REWARD_BASES the encoder is: a record, not a switch
     preference: HiddenPreference = field(default_factory=HiddenPreference)
     label: str = ""  # names this run's project and users; unique per run
 
@@ -368,6 +374,18 @@ def tiny_encoder_build(folder: Path, *, seed: int = 0) -> Path:
     if (folder / "config.json").exists():
         return folder
     return build_tiny_encoder(folder, encoder_corpus(seed=seed), seed=seed)
+
+
+def reward_base_path(name: str, tiny_folder: Path) -> Path:
+    """The reward base a run trains from: the tiny encoder (built in `tiny_folder` if missing) or
+    the product's default, all-MiniLM-L6-v2, as installed (no download)."""
+    if name == "minilm":
+        from training.reward import default_reward_base
+
+        return default_reward_base()
+    if name != "tiny":
+        raise ValueError(f"unknown reward base {name!r}; one of {', '.join(REWARD_BASES)}")
+    return tiny_encoder_build(tiny_folder)
 
 
 def _setup(config: SimulationConfig, encoder: Path) -> _World:

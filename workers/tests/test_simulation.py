@@ -95,3 +95,14 @@ def test_it_learns_over_rounds_and_catches_both_careless_annotators(settings, tm
     # Selection is measured: the gap of queued pairs and the share of full tasks with a winner.
     assert all(0 <= r.queued_equal <= 1 and r.queued_gap >= 0 for r in result.rounds)
     assert 0 < last.labels_decided <= 1 and last.labels_right > 0.5
+
+
+def test_it_trains_on_the_products_reward_base_when_asked(tmp_path):
+    from training.reward import default_reward_base
+
+    # MiniLM as installed, at a learning rate for a pretrained model; nothing is built.
+    assert simulation.reward_base_path("minilm", tmp_path / "encoder") == default_reward_base()
+    assert not (tmp_path / "encoder").exists()
+    assert simulation.MINILM_REWARD_CONFIG["lr"] < simulation.REWARD_CONFIG["lr"]
+    with pytest.raises(ValueError, match="unknown reward base"):
+        simulation.reward_base_path("gpt", tmp_path)

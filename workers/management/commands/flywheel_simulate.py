@@ -42,6 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=defaults.temperature)
         parser.add_argument("--epochs", type=float, default=defaults.reward_config["epochs"])
         parser.add_argument(
+            "--reward-base",
+            choices=simulation.REWARD_BASES,
+            default="tiny",
+            help="the tiny encoder built for the simulation, or the product's all-MiniLM-L6-v2",
+        )
+        parser.add_argument(
+            "--lr", type=float, default=None, help="the reward model's learning rate (default: the base's)"
+        )
+        parser.add_argument(
             "--explore",
             type=float,
             default=defaults.explore,
@@ -93,6 +102,11 @@ class Command(BaseCommand):
             raise CommandError("--rounds, --budget and --seeds must be at least 1")
         if not 0 <= options["explore"] <= 1:
             raise CommandError("--explore must be between 0 and 1")
+        reward_config = (
+            simulation.MINILM_REWARD_CONFIG
+            if options["reward_base"] == "minilm"
+            else simulation.REWARD_CONFIG
+        )
         base = simulation.SimulationConfig(
             rounds=options["rounds"],
             budget=options["budget"],
@@ -108,11 +122,20 @@ class Command(BaseCommand):
             gate_margin=options["gate_margin"],
             explore=options["explore"],
             random_validation=not options["policy_validation"],
-            reward_config={**simulation.REWARD_CONFIG, "epochs": options["epochs"]},
+            reward_config={
+                **reward_config,
+                "epochs": options["epochs"],
+                "lr": options["lr"] if options["lr"] is not None else reward_config["lr"],
+            },
+            reward_base=options["reward_base"],
         )
+        if options["encoder"] is not None and options["reward_base"] != "tiny":
+            raise CommandError(
+                "--encoder names the tiny encoder's folder; leave it out with --reward-base minilm"
+            )
         encoder_dir = options["encoder"] or Path(settings.DATA_DIR) / "simulation" / "encoder"
-        encoder = simulation.tiny_encoder_build(encoder_dir)
-        self.stdout.write(f"Tiny encoder: {encoder}")
+        encoder = simulation.reward_base_path(options["reward_base"], encoder_dir)
+        self.stdout.write(f"Reward base ({options['reward_base']}): {encoder}, lr {base.reward_config['lr']}")
         policies = ["random", "uncertainty"] if options["compare"] else [options["selection"]]
         seeds = range(options["seed"], options["seed"] + options["seeds"])
         results: list[simulation.SimulationResult] = []

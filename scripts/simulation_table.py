@@ -1,0 +1,156 @@
+"""Random against uncertainty, from flywheel_simulate --json records: the tables of docs/flywheel.md.
+
+    .venv/bin/python scripts/simulation_table.py records/s6-minilm-*-{0,1,2,3,4,5,6,7,8,9}.json
+
+Mean ± standard error over seeds per round (deployed model and each round's new version), the
+judgments uncertainty needs to reach random's mean accuracy at each round (interpolated between
+rounds, as `workers.simulation.judgments_to_reach`), the paired difference at the end, and one
+row per seed. Only seeds with a record for both policies count, so every comparison is paired.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flywheel.settings")
+
+import django
+
+django.setup()
+
+from workers.simulation import Curve, judgments_to_reach  # noqa: E402
+
+POLICIES = ("random", "uncertainty")
+METRICS = (("accuracy_deployed", "deployed"), ("accuracy_trained", "new versions"))
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def pct(values: list[float]) -> str:
+    mean, se = mean_se(values)
+    return f"{mean:.1%} ± {se * 100:.1f}" if not math.isnan(se) else f"{mean:.1%}"
+
+
+def reach(curve: Curve, target: float, spent: float) -> str:
+    _, interpolated = judgments_to_reach(curve, target)
+    if interpolated is None:
+        return "never"
+    return f"{interpolated:,.0f} ({1 - interpolated / spent:.0%})".replace("-", "−")
+
+
+def main(paths: list[str]) -> None:
+    runs: dict[str, dict[int, list[dict]]] = {p: {} for p in POLICIES}
+    for path in paths:
+        for row in json.loads(Path(path).read_text()):
+            if row["selection"] in runs:
+                runs[row["selection"]][row["seed"]] = row["rounds"]
+    seeds = sorted(set(runs["random"]) & set(runs["uncertainty"]))
+    if not seeds:
+        raise SystemExit("no seed has records for both policies")
+    rounds = min(len(runs[p][s]) for p in POLICIES for s in seeds)
+    print(f"Seeds {seeds} ({len(seeds)}), {rounds} rounds\n")
+
+    def column(policy: str, metric: str, i: int) -> list[float]:
+        return [runs[policy][s][i][metric] for s in seeds]
+
+    def curve(policy: str, metric: str) -> Curve:
+        judgments = [sum(column(policy, "judgments", i)) / len(seeds) for i in range(rounds)]
+        accuracy = [mean_se(column(policy, metric, i))[0] for i in range(rounds)]
+        return Curve(policy, judgments, accuracy)
+
+    curves = {(p, m): curve(p, m) for p in POLICIES for m, _ in METRICS}
+    print(
+        "| round | judgments | deployed: random | deployed: uncertainty | reaches (deployed) "
+        "| new version: random | new version: uncertainty | reaches (new versions) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for i in range(rounds):
+        spent = curves[("random", "accuracy_deployed")].judgments[i]
+        cells = [f"{i + 1}", f"{spent:,.0f}"]
+        for metric, _ in METRICS:
+            target = curves[("random", metric)].accuracy[i]
+            cells += [
+                pct(column("random", metric, i)),
+                pct(column("uncertainty", metric, i)),
+                reach(curves[("uncertainty", metric)], target, spent),
+            ]
+        print("| " + " | ".join(cells) + " |")
+
+    last = rounds - 1
+    print()
+    for metric, name in METRICS:
+        diffs = [runs["uncertainty"][s][last][metric] - runs["random"][s][last][metric] for s in seeds]
+        mean, se = mean_se(diffs)
+        target = curves[("random", metric)].accuracy[last]
+        spent = curves[("random", metric)].judgments[last]
+        reached = reach(curves[("uncertainty", metric)], target, spent)
+        print(
+            f"{name}: random's final {target:.1%}; uncertainty "
+            + (
+                "never reaches it"
+                if reached == "never"
+                else f"reaches it at {reached} judgments interpolated"
+            )
+            + "; paired difference at the end (uncertainty − random) "
+            + f"{mean * 100:+.1f} ± {se * 100:.1f} points"
+        )
+
+    print(
+        f"\n| seed | deployed: random r1 → r{rounds} | deployed: uncertainty r1 → r{rounds} "
+        f"| new version r{rounds}: random | new version r{rounds}: uncertainty "
+        "| uncertainty reaches this seed's random final (deployed) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for s in seeds:
+        r, u = runs["random"][s], runs["uncertainty"][s]
+        own = Curve(
+            "uncertainty", [x["judgments"] for x in u[:rounds]], [x["accuracy_deployed"] for x in u[:rounds]]
+        )
+        at_round, _ = judgments_to_reach(own, r[last]["accuracy_deployed"])
+        print(
+            f"| {s} | {r[0]['accuracy_deployed']:.1%} → {r[last]['accuracy_deployed']:.1%} "
+            f"| {u[0]['accuracy_deployed']:.1%} → {u[last]['accuracy_deployed']:.1%} "
+            f"| {r[last]['accuracy_trained']:.1%} | {u[last]['accuracy_trained']:.1%} "
+            f"| {f'{at_round:,.0f}' if at_round is not None else 'never'} |"
+        )
+    print(
+        "\n| policy | hidden gap of queued pairs | queued pairs with equal hidden scores "
+        "| promoted | rejected (better by more than a point) | best version of the run minus final deployed |"
+    )
+    print("|---|---|---|---|---|---|")
+    for p in POLICIES:
+        rows = [x for s in seeds for x in runs[p][s][:rounds]]
+        queued = [x for x in rows if not math.isnan(x["queued_gap"])]
+        rejected = [x for x in rows if not x["promoted"] and not math.isnan(x["accuracy_trained"])]
+        better = sum(x["accuracy_trained"] > x["accuracy_deployed"] + 0.01 for x in rejected)
+        best = [
+            max(x["accuracy_trained"] for x in runs[p][s][:rounds]) - runs[p][s][last]["accuracy_deployed"]
+            for s in seeds
+        ]
+        print(
+            f"| {p} | {sum(x['queued_gap'] for x in queued) / len(queued):.2f} "
+            f"| {sum(x['queued_equal'] for x in queued) / len(queued):.1%} "
+            f"| {sum(x['promoted'] for x in rows)} | {len(rejected)} ({better}) "
+            f"| {sum(best) / len(best) * 100:.1f} points |"
+        )
+    seconds = {p: [sum(x["seconds"] for x in runs[p][s][:rounds]) for s in seeds] for p in POLICIES}
+    print("\nSeconds per run (rounds only): " + ", ".join(f"{p} {pct_free(seconds[p])}" for p in POLICIES))
+
+
+def pct_free(values: list[float]) -> str:
+    return f"mean {sum(values) / len(values):.0f}, min {min(values):.0f}, max {max(values):.0f}"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
