@@ -1,6 +1,6 @@
 """Random against uncertainty, from flywheel_simulate --json records: the tables of docs/flywheel.md.
 
-    .venv/bin/python scripts/simulation_table.py docs/simulation-records/session6/s6-minilm-*-{0,1,2,3,4,5,6,7,8,9}.json
+    .venv/bin/python scripts/simulation_table.py docs/simulation-records/session6/s6-minilm-*-[0-9].json
 
 Mean ± standard error over seeds per round (deployed model and each round's new version), the
 judgments uncertainty needs to reach random's mean accuracy at each round (interpolated between
