@@ -10,7 +10,6 @@ row per seed. Only seeds with a record for both policies count, so every compari
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,7 +22,14 @@ import django
 
 django.setup()
 
-from workers.simulation import Curve, judgments_to_reach  # noqa: E402
+from workers.simulation import (  # noqa: E402
+    Curve,
+    RoundRecord,
+    SimulationResult,
+    judgments_to_reach,
+    mean_curve,
+    results_load,
+)
 
 POLICIES = ("random", "uncertainty")
 METRICS = (("accuracy_deployed", "deployed"), ("accuracy_trained", "new versions"))
@@ -50,26 +56,26 @@ def reach(curve: Curve, target: float, spent: float) -> str:
 
 
 def main(paths: list[str]) -> None:
-    runs: dict[str, dict[int, list[dict]]] = {p: {} for p in POLICIES}
+    results: dict[str, dict[int, SimulationResult]] = {p: {} for p in POLICIES}
     for path in paths:
-        for row in json.loads(Path(path).read_text()):
-            if row["selection"] in runs:
-                runs[row["selection"]][row["seed"]] = row["rounds"]
-    seeds = sorted(set(runs["random"]) & set(runs["uncertainty"]))
+        for result in results_load(Path(path)):
+            if result.config.selection in results:
+                results[result.config.selection][result.config.seed] = result
+    seeds = sorted(set(results["random"]) & set(results["uncertainty"]))
     if not seeds:
         raise SystemExit("no seed has records for both policies")
+    runs: dict[str, dict[int, list[RoundRecord]]] = {
+        p: {s: results[p][s].rounds for s in seeds} for p in POLICIES
+    }
     rounds = min(len(runs[p][s]) for p in POLICIES for s in seeds)
     print(f"Seeds {seeds} ({len(seeds)}), {rounds} rounds\n")
 
     def column(policy: str, metric: str, i: int) -> list[float]:
-        return [runs[policy][s][i][metric] for s in seeds]
+        return [getattr(runs[policy][s][i], metric) for s in seeds]
 
-    def curve(policy: str, metric: str) -> Curve:
-        judgments = [sum(column(policy, "judgments", i)) / len(seeds) for i in range(rounds)]
-        accuracy = [mean_se(column(policy, metric, i))[0] for i in range(rounds)]
-        return Curve(policy, judgments, accuracy)
-
-    curves = {(p, m): curve(p, m) for p in POLICIES for m, _ in METRICS}
+    curves = {
+        (p, m): mean_curve([results[p][s] for s in seeds], metric=m) for p in POLICIES for m, _ in METRICS
+    }
     print(
         "| round | judgments | deployed: random | deployed: uncertainty | reaches (deployed) "
         "| new version: random | new version: uncertainty | reaches (new versions) |"
@@ -90,7 +96,10 @@ def main(paths: list[str]) -> None:
     last = rounds - 1
     print()
     for metric, name in METRICS:
-        diffs = [runs["uncertainty"][s][last][metric] - runs["random"][s][last][metric] for s in seeds]
+        diffs = [
+            getattr(runs["uncertainty"][s][last], metric) - getattr(runs["random"][s][last], metric)
+            for s in seeds
+        ]
         mean, se = mean_se(diffs)
         target = curves[("random", metric)].accuracy[last]
         spent = curves[("random", metric)].judgments[last]
@@ -114,14 +123,12 @@ def main(paths: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for s in seeds:
         r, u = runs["random"][s], runs["uncertainty"][s]
-        own = Curve(
-            "uncertainty", [x["judgments"] for x in u[:rounds]], [x["accuracy_deployed"] for x in u[:rounds]]
-        )
-        at_round, _ = judgments_to_reach(own, r[last]["accuracy_deployed"])
+        own = mean_curve([results["uncertainty"][s]])
+        at_round, _ = judgments_to_reach(own, r[last].accuracy_deployed)
         print(
-            f"| {s} | {r[0]['accuracy_deployed']:.1%} → {r[last]['accuracy_deployed']:.1%} "
-            f"| {u[0]['accuracy_deployed']:.1%} → {u[last]['accuracy_deployed']:.1%} "
-            f"| {r[last]['accuracy_trained']:.1%} | {u[last]['accuracy_trained']:.1%} "
+            f"| {s} | {r[0].accuracy_deployed:.1%} → {r[last].accuracy_deployed:.1%} "
+            f"| {u[0].accuracy_deployed:.1%} → {u[last].accuracy_deployed:.1%} "
+            f"| {r[last].accuracy_trained:.1%} | {u[last].accuracy_trained:.1%} "
             f"| {f'{at_round:,.0f}' if at_round is not None else 'never'} |"
         )
     print(
@@ -131,20 +138,20 @@ def main(paths: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for p in POLICIES:
         rows = [x for s in seeds for x in runs[p][s][:rounds]]
-        queued = [x for x in rows if not math.isnan(x["queued_gap"])]
-        rejected = [x for x in rows if not x["promoted"] and not math.isnan(x["accuracy_trained"])]
-        better = sum(x["accuracy_trained"] > x["accuracy_deployed"] + 0.01 for x in rejected)
+        queued = [x for x in rows if not math.isnan(x.queued_gap)]
+        rejected = [x for x in rows if not x.promoted and not math.isnan(x.accuracy_trained)]
+        better = sum(x.accuracy_trained > x.accuracy_deployed + 0.01 for x in rejected)
         best = [
-            max(x["accuracy_trained"] for x in runs[p][s][:rounds]) - runs[p][s][last]["accuracy_deployed"]
+            max(x.accuracy_trained for x in runs[p][s][:rounds]) - runs[p][s][last].accuracy_deployed
             for s in seeds
         ]
         print(
-            f"| {p} | {sum(x['queued_gap'] for x in queued) / len(queued):.2f} "
-            f"| {sum(x['queued_equal'] for x in queued) / len(queued):.1%} "
-            f"| {sum(x['promoted'] for x in rows)} | {len(rejected)} ({better}) "
+            f"| {p} | {sum(x.queued_gap for x in queued) / len(queued):.2f} "
+            f"| {sum(x.queued_equal for x in queued) / len(queued):.1%} "
+            f"| {sum(x.promoted for x in rows)} | {len(rejected)} ({better}) "
             f"| {sum(best) / len(best) * 100:.1f} points |"
         )
-    seconds = {p: [sum(x["seconds"] for x in runs[p][s][:rounds]) for s in seeds] for p in POLICIES}
+    seconds = {p: [sum(x.seconds for x in runs[p][s][:rounds]) for s in seeds] for p in POLICIES}
     print("\nSeconds per run (rounds only): " + ", ".join(f"{p} {pct_free(seconds[p])}" for p in POLICIES))
 
 
