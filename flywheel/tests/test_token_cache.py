@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from feedback.tests.factories import make_project, make_task, make_user
 from feedback.tests.test_api import client_for, next_task, submit_url
 from flywheel.models import Role
+from flywheel.postgres import base as postgres
 from flywheel.tests.test_postgres_backend import wait_readable
 
 # Committed writes only: PostgreSQL delivers a notification when its transaction commits.
@@ -59,26 +60,23 @@ def test_a_token_is_read_once_per_connection():
     assert token_reads(client) == 0
 
 
-def test_a_token_deleted_elsewhere_is_refused_by_the_next_request():
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ("DELETE FROM authtoken_token WHERE user_id = %s", "Invalid token."),
+        ("UPDATE flywheel_user SET is_active = false WHERE id = %s", "User inactive or deleted."),
+    ],
+    ids=["token deleted", "account disabled"],
+)
+def test_a_change_made_elsewhere_is_refused_by_the_next_request(change: str, detail: str):
     user = make_user("erin")
     client = client_for(user)
     assert token_reads(client) == 1 and token_reads(client) == 0
-    elsewhere("DELETE FROM authtoken_token WHERE user_id = %s", [user.pk])
-    wait_readable("the deletion's notification never arrived")
+    elsewhere(change, [user.pk])
+    wait_readable("the change's notification never arrived")
     response = client.get(reverse("api-projects"))
     assert response.status_code == 401
-    assert response.json()["detail"] == "Invalid token."
-
-
-def test_an_account_disabled_elsewhere_is_refused_by_the_next_request():
-    user = make_user("erin")
-    client = client_for(user)
-    assert token_reads(client) == 1 and token_reads(client) == 0
-    elsewhere("UPDATE flywheel_user SET is_active = false WHERE id = %s", [user.pk])
-    wait_readable("the update's notification never arrived")
-    response = client.get(reverse("api-projects"))
-    assert response.status_code == 401
-    assert response.json()["detail"] == "User inactive or deleted."
+    assert response.json()["detail"] == detail
 
 
 def test_a_role_changed_through_the_orm_applies_to_the_next_request():
@@ -141,8 +139,6 @@ def test_a_key_that_was_never_valid_is_never_cached():
 
 def test_a_connection_that_cannot_listen_reads_every_token(monkeypatch, caplog):
     # As on a server that refuses LISTEN (a hot standby): here a channel name PostgreSQL rejects.
-    from flywheel.postgres import base as postgres
-
     monkeypatch.setattr(postgres, "AUTH_CHANNEL", "not a channel")
     connection.close()
     client = client_for(make_user("erin"))
