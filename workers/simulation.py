@@ -72,6 +72,7 @@ from feedback.services import (
 from flywheel.errors import Conflict
 from flywheel.models import Role, User
 from flywheel.services import user_ensure
+from training.config import RewardTrainConfig
 from workers.pipeline import pipeline_settings
 from workers.selection import EXPLORE_SHARE, Candidate, select_tasks
 
@@ -243,7 +244,7 @@ REWARD_CONFIG: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 1e-3, "save
 # The product's reward base, all-MiniLM-L6-v2, is pretrained: the same steps at the product's
 # default learning rate for full fine-tuning of a reward model (RewardTrainConfig, 3e-5), not the
 # tiny model's 1e-3, which would wreck pretrained weights.
-MINILM_REWARD_CONFIG: dict[str, Any] = {**REWARD_CONFIG, "lr": 3e-5}
+MINILM_REWARD_CONFIG: dict[str, Any] = {**REWARD_CONFIG, "lr": RewardTrainConfig.default_lr_full}
 REWARD_BASES = ("tiny", "minilm")
 
 
