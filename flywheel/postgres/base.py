@@ -105,7 +105,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     cursor.execute(f"LISTEN {AUTH_CHANNEL}")
             except psycopg.Error as exc:
                 # A server that cannot LISTEN (a hot standby, say): read every token instead.
-                logger.warning("Token cache off for this connection: LISTEN failed: %s", exc)
+                logger.warning(
+                    "Token cache off for this connection: LISTEN failed: %s"
+                    " (FLYWHEEL_TOKEN_CACHE=0 stops trying)",
+                    exc,
+                )
                 self.auth_unavailable = True
                 return None
             self.connection.add_notify_handler(self._auth_notified)
