@@ -23,12 +23,21 @@ read while a notification came in is not kept (`auth_changes`), since it may pre
 So a disabled account or a deleted token is refused from the first request that starts after
 the change's notification has reached the connection: on one host, well under a millisecond
 after the commit.
+
+Connection lifetimes are spread. A web worker's threads open their connections together (at
+startup, or after the database restarted), so with CONN_MAX_AGE as a fixed age they would also
+all reconnect together, and every request in flight would wait behind a burst of new
+connections, each starting with a cold token cache and no plans: a stall of up to a third of a
+second every CONN_MAX_AGE seconds under load (docs/benchmarks.md, session 7). So each
+connection ends after a random age between half of CONN_MAX_AGE and CONN_MAX_AGE.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import select
+import time
 from typing import Any
 
 import psycopg
@@ -42,6 +51,9 @@ logger = logging.getLogger(__name__)
 AUTH_CHANNEL = "flywheel_auth"
 # Tokens kept per connection; beyond that the cache starts over (each entry is one user row).
 AUTH_CACHE_SIZE = 10_000
+# The connections' ages are drawn from this, not from the global generator, which seeded
+# simulations replay.
+_AGES = random.Random()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -51,6 +63,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     auth_changes = 0
     # This connection's LISTEN failed: it reads every token, and does not try again.
     auth_unavailable = False
+
+    def connect(self) -> None:
+        super().connect()
+        max_age = self.settings_dict["CONN_MAX_AGE"]
+        if self.close_at is not None and max_age:
+            self.close_at = time.monotonic() + max_age * _AGES.uniform(0.5, 1.0)
 
     def init_connection_state(self) -> None:
         super().init_connection_state()

@@ -83,3 +83,19 @@ def test_a_connection_with_anything_to_read_is_asked(asked):
     next_request()
     assert backend_pid() == pid  # still usable: SELECT 1 said so
     assert asked == [1]
+
+
+def test_connections_end_at_spread_out_ages():
+    # Threads that connect together must not all reconnect together: each connection's end is
+    # drawn between half of CONN_MAX_AGE and all of it.
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    assert max_age, "DATABASE_URL's settings give connections a maximum age"
+    ages = []
+    for _ in range(20):
+        connection.close()
+        before = time.monotonic()
+        connection.ensure_connection()
+        assert connection.close_at is not None
+        ages.append(connection.close_at - before)
+    assert all(max_age / 2 - 1 <= age <= max_age + 1 for age in ages), ages
+    assert max(ages) - min(ages) > max_age / 10, ages
