@@ -153,6 +153,7 @@ def prepare_database(args: argparse.Namespace, env: dict[str, str]) -> None:
 @dataclass
 class Seeded:
     project_id: int
+    idle_project_id: int  # no tasks: the warm-up's next-task and submit change nothing
     tokens: list[str]
     tasks: int
     gold_tasks: int
@@ -268,6 +269,7 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
             lease_seconds=600,
         )
         tasks(project, n_tasks, args.gold_tasks)
+        idle = Project.objects.create(name=f"{PROJECT_NAME} (warm-up, no tasks)", overlap_k=args.overlap_k)
     # Statistics as autovacuum keeps them on a running deployment. VACUUM too: the previous
     # run's rows, deleted above, would otherwise still fill the pages, and statistics that find
     # pages but no live rows in them tell the planner a table is empty for the whole run.
@@ -276,7 +278,7 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> Seeded:
         cursor.execute("SHOW autovacuum")
         autovacuum = cursor.fetchone()[0]
     connections.close_all()
-    return Seeded(project.pk, [t.key for t in tokens], n_tasks, args.gold_tasks, autovacuum)
+    return Seeded(project.pk, idle.pk, [t.key for t in tokens], n_tasks, args.gold_tasks, autovacuum)
 
 
 def verify(project_id: int, overlap_k: int) -> dict[str, int]:
@@ -619,24 +621,37 @@ async def annotator(run: Run, conn: Connection, project_id: int, rng: random.Ran
     await conn.close()
 
 
-async def warm_up(port: int, tokens: list[str], requests: int) -> None:
-    """Every worker imports the URLconf and DRF on its first request; keep that out of the numbers."""
+async def warm_up(port: int, tokens: list[str], requests: int, idle_project_id: int) -> None:
+    """What a worker does once and then never again stays out of the numbers: the imports of
+    its first request, and on each thread's database connection the first call of the lease
+    function (PL/pgSQL compiles it per connection) and the first plan of each hot statement.
+    The hot endpoints are warmed on a project without tasks, so nothing is leased or judged."""
+    idle_next = f"/api/v1/projects/{idle_project_id}/next-task"
+    submit = '{"choice": "a", "idempotency_key": "warm-up"}'
+    paths = (
+        ("GET", "/api/v1/projects/", ""),
+        ("POST", idle_next, ""),
+        # No assignment 0: the submit statement runs, finds no lease and answers 404.
+        ("POST", "/api/v1/assignments/0/submit", submit),
+    )
 
-    async def one(token: str) -> None:
+    async def one(token: str, method: str, path: str, body: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
-            f"GET /api/v1/projects/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-            "Connection: close\r\n\r\n".encode()
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n{body}".encode()
         )
         await reader.read()
         writer.close()
 
-    for _ in range(3):
-        await asyncio.gather(*(one(tokens[i % len(tokens)]) for i in range(requests)))
+    for method, path, body in paths:
+        for _ in range(3):
+            await asyncio.gather(*(one(tokens[i % len(tokens)], method, path, body) for i in range(requests)))
 
 
 async def drive(args: argparse.Namespace, seeded: Seeded, gunicorn_pid: int) -> Run:
-    await warm_up(args.port, seeded.tokens, max(8, args.workers * args.threads * 2))
+    await warm_up(args.port, seeded.tokens, max(8, args.workers * args.threads * 2), seeded.idle_project_id)
     run = Run(target=args.judgments, rate=args.rate, submit_next=args.submit_next)
     rng = random.Random(args.seed)
     meter = CpuMeter(gunicorn_pid, urlparse(args.database_url).path.lstrip("/"))
