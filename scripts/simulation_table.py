@@ -1,6 +1,9 @@
 """Random against uncertainty, from flywheel_simulate --json records: the tables of docs/flywheel.md.
 
     .venv/bin/python scripts/simulation_table.py docs/simulation-records/session6/s6-minilm-*-[0-9].json
+    .venv/bin/python scripts/simulation_table.py --against oracle random-*.json oracle-*.json
+
+`--against POLICY` sets the policy held against random (default uncertainty).
 
 Mean ± standard error over seeds per round (deployed model and each round's new version), the
 judgments uncertainty needs to reach random's mean accuracy at each round (interpolated between
@@ -31,7 +34,7 @@ from workers.simulation import (  # noqa: E402
     results_load,
 )
 
-POLICIES = ("random", "uncertainty")
+POLICIES = ["random", "uncertainty"]
 METRICS = (("accuracy_deployed", "deployed"), ("accuracy_trained", "new versions"))
 
 
@@ -61,7 +64,8 @@ def main(paths: list[str]) -> None:
         for result in results_load(Path(path)):
             if result.config.selection in results:
                 results[result.config.selection][result.config.seed] = result
-    seeds = sorted(set(results["random"]) & set(results["uncertainty"]))
+    other = POLICIES[1]
+    seeds = sorted(set(results["random"]) & set(results[other]))
     if not seeds:
         raise SystemExit("no seed has records for both policies")
     runs: dict[str, dict[int, list[RoundRecord]]] = {
@@ -77,8 +81,8 @@ def main(paths: list[str]) -> None:
         (p, m): mean_curve([results[p][s] for s in seeds], metric=m) for p in POLICIES for m, _ in METRICS
     }
     print(
-        "| round | judgments | deployed: random | deployed: uncertainty | reaches (deployed) "
-        "| new version: random | new version: uncertainty | reaches (new versions) |"
+        f"| round | judgments | deployed: random | deployed: {other} | reaches (deployed) "
+        f"| new version: random | new version: {other} | reaches (new versions) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for i in range(rounds):
@@ -88,8 +92,8 @@ def main(paths: list[str]) -> None:
             target = curves[("random", metric)].accuracy[i]
             cells += [
                 pct(column("random", metric, i)),
-                pct(column("uncertainty", metric, i)),
-                reach(curves[("uncertainty", metric)], target, spent),
+                pct(column(other, metric, i)),
+                reach(curves[(other, metric)], target, spent),
             ]
         print("| " + " | ".join(cells) + " |")
 
@@ -97,33 +101,32 @@ def main(paths: list[str]) -> None:
     print()
     for metric, name in METRICS:
         diffs = [
-            getattr(runs["uncertainty"][s][last], metric) - getattr(runs["random"][s][last], metric)
-            for s in seeds
+            getattr(runs[other][s][last], metric) - getattr(runs["random"][s][last], metric) for s in seeds
         ]
         mean, se = mean_se(diffs)
         target = curves[("random", metric)].accuracy[last]
         spent = curves[("random", metric)].judgments[last]
-        reached = reach(curves[("uncertainty", metric)], target, spent)
+        reached = reach(curves[(other, metric)], target, spent)
         print(
-            f"{name}: random's final {target:.1%}; uncertainty "
+            f"{name}: random's final {target:.1%}; {other} "
             + (
                 "never reaches it"
                 if reached == "never"
                 else f"reaches it at {reached} judgments interpolated"
             )
-            + "; paired difference at the end (uncertainty − random) "
+            + f"; paired difference at the end ({other} − random) "
             + f"{mean * 100:+.1f} ± {se * 100:.1f} points"
         )
 
     print(
-        f"\n| seed | deployed: random r1 → r{rounds} | deployed: uncertainty r1 → r{rounds} "
-        f"| new version r{rounds}: random | new version r{rounds}: uncertainty "
-        "| uncertainty reaches this seed's random final (deployed) |"
+        f"\n| seed | deployed: random r1 → r{rounds} | deployed: {other} r1 → r{rounds} "
+        f"| new version r{rounds}: random | new version r{rounds}: {other} "
+        f"| {other} reaches this seed's random final (deployed) |"
     )
     print("|---|---|---|---|---|---|")
     for s in seeds:
-        r, u = runs["random"][s], runs["uncertainty"][s]
-        own = mean_curve([results["uncertainty"][s]])
+        r, u = runs["random"][s], runs[other][s]
+        own = mean_curve([results[other][s]])
         at_round, _ = judgments_to_reach(own, r[last].accuracy_deployed)
         print(
             f"| {s} | {r[0].accuracy_deployed:.1%} → {r[last].accuracy_deployed:.1%} "
@@ -160,4 +163,7 @@ def pct_free(values: list[float]) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--against"]:
+        POLICIES[1], arguments = arguments[1], arguments[2:]
+    main(arguments)

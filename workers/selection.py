@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import TypeVar
@@ -27,6 +27,11 @@ class Candidate:
     # then other recent versions of it (see `committee_doubt`). Each member's scores are on its
     # own scale; only differences within one member are compared.
     committee: tuple[float, ...] | None = None
+
+
+# A pair's doubt from outside the reward model: (a, b) -> priority in [0, 1], the higher the more
+# worth asking. The simulation's oracle uses it (it knows the hidden truth); no product policy does.
+Doubt = Callable[[Candidate, Candidate], float]
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ def select_pairs(
     existing: set[frozenset[int]],
     newest_producer: str | None = None,
     rng: random.Random | None = None,
+    doubt: Doubt | None = None,
 ) -> list[Pair]:
     """Pick up to `max_pairs` new pairs among one prompt's candidates.
 
@@ -92,6 +98,8 @@ def select_pairs(
     - committee: like uncertainty, but by `committee_doubt` over the members' scores
       (`Candidate.committee`); uncertainty without them;
     - new_vs_old: pairs with one side from the newest producer and the other from anyone else.
+
+    `doubt`, if given, replaces the uncertainty and committee policies' measure of doubt.
     """
     rng = rng or random.Random(0)
     options = [(x, y) for x, y in combinations(candidates, 2) if frozenset((x.id, y.id)) not in existing]
@@ -104,7 +112,9 @@ def select_pairs(
     pairs = []
     for x, y in options:
         p = preference_probability(x.score, y.score) if scored else None  # type: ignore[arg-type]
-        if committee:
+        if doubt is not None and scored and policy in ("uncertainty", "committee"):
+            priority = doubt(x, y)
+        elif committee:
             priority = committee_doubt(_committee_probabilities(x, y))
         elif p is not None and policy in ("uncertainty", "committee"):
             priority = uncertainty(p)
@@ -162,6 +172,7 @@ def select_tasks(
     explore: float = EXPLORE_SHARE,
     validation: Collection[K] = (),
     rng: random.Random,
+    doubt: Doubt | None = None,
 ) -> list[tuple[K, Pair]]:
     """A round's comparisons across prompts: up to `limit` (prompt, pair), highest priority first.
 
@@ -182,6 +193,9 @@ def select_tasks(
     - information, once every candidate is scored and has features: by expected information
       about the score head (see `_informative`), with the same spread and exploration; without
       features it is uncertainty.
+
+    `doubt` replaces the uncertainty and committee policies' measure of a pair's doubt (the
+    simulation's oracle); the spread over prompts is the same.
     """
     held = {key: candidates for key, candidates in pools.items() if key in validation}
     train = {key: candidates for key, candidates in pools.items() if key not in validation}
@@ -197,6 +211,7 @@ def select_tasks(
         newest_producer=newest_producer,
         explore=explore,
         rng=rng,
+        doubt=doubt,
     )
     if not (held_out and chosen):
         return sorted(chosen + held_out, key=lambda item: -item[1].priority)
@@ -250,6 +265,7 @@ def _by_policy(
     newest_producer: str | None,
     explore: float,
     rng: random.Random,
+    doubt: Doubt | None = None,
 ) -> list[tuple[K, Pair]]:
     if limit <= 0:
         return []
@@ -284,6 +300,7 @@ def _by_policy(
             max_pairs=math.comb(len(candidates), 2),
             existing=existing,
             rng=rng,
+            doubt=doubt,
         )
         if pairs:
             ranked[key] = _disjoint_first(pairs)

@@ -74,7 +74,7 @@ from flywheel.models import Role, User
 from flywheel.services import user_ensure
 from training.config import RewardTrainConfig
 from workers.pipeline import pipeline_settings
-from workers.selection import EXPLORE_SHARE, Candidate, select_tasks
+from workers.selection import EXPLORE_SHARE, Candidate, Doubt, preference_probability, select_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +246,11 @@ REWARD_CONFIG: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 1e-3, "save
 # tiny model's 1e-3, which would wreck pretrained weights.
 MINILM_REWARD_CONFIG: dict[str, Any] = {**REWARD_CONFIG, "lr": RewardTrainConfig.default_lr_full}
 REWARD_BASES = ("tiny", "minilm")
+# A selection for the simulation only, not a product policy: the uncertainty policy's spread, with
+# each pair's doubt the deployed model's probability of ordering it wrong by the hidden truth. It
+# asks about the model's confident mistakes first, which no model-based doubt can find, and never
+# about pairs with no right answer: a bound on what choosing pairs can buy in this world.
+ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -400,7 +405,7 @@ def _setup(config: SimulationConfig, encoder: Path) -> _World:
         gold_rate=config.gold_rate,
     )
     cfg = pipeline_settings(project=project)
-    cfg.selection_policy = config.selection
+    cfg.selection_policy = "uncertainty" if config.selection == ORACLE else config.selection
     cfg.reward_base = str(encoder)
     cfg.reward_config = dict(config.reward_config)
     cfg.save()
@@ -670,6 +675,9 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
             Candidate(id=r.pk, score=v, producer=r.model_name or r.source, features=f, committee=m)
             for r, v, f, m in zip(responses, values, features, members, strict=True)
         ]
+    doubt = None
+    if config.selection == ORACLE and scores is not None:
+        doubt = _oracle_doubt(config.preference, {r.pk: r for rs in by_prompt.values() for r in rs})
     chosen = select_tasks(
         pools,
         policy=policy,
@@ -680,6 +688,7 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
         explore=config.explore,
         validation=validation_prompt_ids(project=world.project) if config.random_validation else (),
         rng=world.rng,
+        doubt=doubt,
     )
     responses_by_id = {r.pk: r for rs in by_prompt.values() for r in rs}
     gaps = []
@@ -699,6 +708,22 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
             )
         )
     return gaps
+
+
+def _oracle_doubt(preference: HiddenPreference, responses: dict[int, Response]) -> Doubt:
+    """The oracle's doubt (see ORACLE): P(the deployed model orders the pair wrong), 0 for pairs
+    with equal hidden scores."""
+
+    def doubt(x: Candidate, y: Candidate) -> float:
+        rx, ry = responses[x.id], responses[y.id]
+        gap = preference.score(rx.prompt.text, rx.text) - preference.score(ry.prompt.text, ry.text)
+        if gap == 0:
+            return 0.0
+        assert x.score is not None and y.score is not None
+        p = preference_probability(x.score, y.score)
+        return 1.0 - p if gap > 0 else p
+
+    return doubt
 
 
 def _labels(world: _World) -> tuple[float, float]:

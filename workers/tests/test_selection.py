@@ -27,6 +27,30 @@ def test_it_puts_the_most_uncertain_pairs_first():
         assert pair.p_a == pytest.approx(preference_probability(scores[pair.a], scores[pair.b]))
 
 
+def test_a_doubt_from_outside_replaces_the_models_but_keeps_the_spread():
+    # The model is surest about (1, 3) and (4, 6); the outside doubt ranks exactly those first.
+    pools = {
+        0: [Candidate(1, 0.0, "x"), Candidate(2, 0.1, "x"), Candidate(3, 5.0, "x")],
+        1: [Candidate(4, 0.0, "x"), Candidate(5, 0.1, "x"), Candidate(6, 5.0, "x")],
+    }
+    wanted = {frozenset((1, 3)): 0.9, frozenset((4, 6)): 0.8}
+
+    def doubt(x: Candidate, y: Candidate) -> float:
+        return wanted.get(frozenset((x.id, y.id)), 0.1)
+
+    rng = random.Random(0)
+    chosen = select_tasks(pools, policy="uncertainty", limit=2, existing=set(), rng=rng, doubt=doubt)
+    assert [(key, frozenset((p.a, p.b)), p.priority) for key, p in chosen] == [
+        (0, frozenset((1, 3)), 0.9),
+        (1, frozenset((4, 6)), 0.8),
+    ]
+    # The suggestion shown to annotators is still the model's own P(A preferred).
+    assert chosen[0][1].p_a is not None and chosen[0][1].p_a != pytest.approx(0.5, abs=0.4)
+    # Random selection ignores it.
+    chosen = select_tasks(pools, policy="random", limit=4, existing=set(), rng=random.Random(0), doubt=doubt)
+    assert {p.priority for _, p in chosen} == {0.0}
+
+
 def test_it_skips_pairs_that_already_exist():
     candidates = [
         Candidate(1, None, "human"),

@@ -19,6 +19,25 @@ def test_it_scores_responses_by_the_hidden_rule():
     assert preference.score(prompt, "blue or green") == 0.0
 
 
+def test_the_oracle_asks_about_the_models_confident_mistakes_first():
+    from feedback.models import Prompt, Response
+    from workers.selection import Candidate, preference_probability
+
+    prompt = Prompt(text=simulation.prompt_text("sky", "today"))
+    texts = {1: "the sky is blue", 2: "it is green", 3: "it is red", 4: "please, it is blue"}
+    responses = {pk: Response(pk=pk, prompt=prompt, text=text) for pk, text in texts.items()}
+    doubt = simulation._oracle_doubt(simulation.HiddenPreference(), responses)
+    # The model prefers the wrong colour, confidently (score 3 against 0): P(wrong) = P(2 beats 1).
+    wrong = doubt(Candidate(1, 0.0, "x"), Candidate(2, 3.0, "x"))
+    assert wrong == pytest.approx(preference_probability(3.0, 0.0)) and wrong > 0.9
+    # The same order the right way round, on either side.
+    right = preference_probability(0.0, 3.0)
+    assert doubt(Candidate(4, 3.0, "x"), Candidate(2, 0.0, "x")) == pytest.approx(right)
+    assert doubt(Candidate(2, 0.0, "x"), Candidate(4, 3.0, "x")) == pytest.approx(right)
+    # Equal hidden scores have no right answer: never worth asking.
+    assert doubt(Candidate(2, 0.0, "x"), Candidate(3, 0.0, "x")) == 0.0
+
+
 def test_it_makes_careless_annotators_press_the_left_key_or_any_key():
     rng = random.Random(0)
     left = simulation.Annotator("l", "left")

@@ -25,7 +25,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = simulation.SimulationConfig()
-        parser.add_argument("--selection", choices=SelectionPolicy.values, default=defaults.selection)
+        parser.add_argument(
+            "--selection",
+            choices=[*SelectionPolicy.values, simulation.ORACLE],
+            default=defaults.selection,
+            help=f"a project policy, or {simulation.ORACLE}: knows the hidden truth (simulation only)",
+        )
         parser.add_argument(
             "--compare", action="store_true", help="run random and uncertainty on the same budget and seeds"
         )
