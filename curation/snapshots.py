@@ -172,6 +172,8 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
                 "agreement": round(aggregate.agreement, 4),
                 "votes": aggregate.votes,
                 "id": f"task-{task.pk}",
+                # Written only where it is not 1, so snapshots without weighted pairs keep their bytes.
+                **({"weight": round(task.training_weight, 6)} if task.training_weight != 1.0 else {}),
             }
         )
         items.append((split, task.prompt_id, None, task.pk, judgment_ids.get(task.pk, [])))

@@ -124,6 +124,9 @@ class ComparisonTask(models.Model):
     gold_answer = models.CharField(max_length=16, choices=Choice.choices, blank=True, default="")
     # The reward model's predicted P(A preferred), shown only where the project allows it.
     suggested_preference = models.FloatField(null=True, blank=True)
+    # How much this pair counts in reward training (the snapshot carries it): 1, except for pairs
+    # an importance-sampling policy drew, which count by the inverse of their chance of being drawn.
+    training_weight = models.FloatField(default=1.0)
     external_id = models.CharField(max_length=200, blank=True, default="")
     # Kept by database triggers on feedback_judgment (migration 0003), so no writer can miss
     # it. Next-task filters on it instead of counting judgments per candidate; the seat check

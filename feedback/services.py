@@ -162,9 +162,12 @@ def comparison_task_create(
     is_gold: bool = False,
     gold_answer: str = "",
     external_id: str = "",
+    training_weight: float = 1.0,
 ) -> ComparisonTask:
     if response_a.pk == response_b.pk:
         raise InvalidInput("A comparison needs two different responses", field="response_b")
+    if not (math.isfinite(training_weight) and training_weight > 0):
+        raise InvalidInput("training_weight must be a positive number", field="training_weight")
     for label, response in (("response_a", response_a), ("response_b", response_b)):
         if response.prompt_id != prompt.pk:
             raise InvalidInput(f"{label} answers a different prompt", field=label)
@@ -183,6 +186,7 @@ def comparison_task_create(
         is_gold=is_gold,
         gold_answer=gold_answer if is_gold else "",
         external_id=external_id,
+        training_weight=float(training_weight),
     )
 
 

@@ -2,7 +2,8 @@
 
 The loss is Bradley-Terry with the snapshot's margin, -logsigmoid(r_chosen - r_rejected - margin):
 TRL 1.16 supports a `margin` column natively (DataCollatorForPreference passes it through and
-RewardTrainer.compute_loss subtracts it), so no subclass is needed.
+RewardTrainer.compute_loss subtracts it). Pairs may carry a `weight` (an importance-sampling
+policy's 1/π): then `WeightedRewardTrainer` takes the weighted mean of the per-pair losses.
 
 Pairs are tokenized here rather than by TRL, with `encode_pair`, which serving uses too: the
 model is trained on exactly the token sequences it will be asked to score.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -26,6 +28,7 @@ from transformers import (
     set_seed,
 )
 from trl import RewardConfig, RewardTrainer
+from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from training.config import LORA_AUTO_MIN_PARAMS, RewardTrainConfig, TrainResult
 from training.loop import callbacks_for, common_arguments, train_and_save
@@ -97,18 +100,67 @@ def load_reward_model(folder: Path, *, num_labels: int = 1) -> PreTrainedModel:
     return model
 
 
+def pair_weight(row: dict[str, object]) -> float:
+    """A snapshot row's training weight: 1 unless it says otherwise."""
+    weight = row.get("weight", 1.0)
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not weight >= 0
+        or weight == float("inf")
+    ):
+        raise ValueError(f"pair {row.get('id', '?')}: weight must be a finite number ≥ 0, not {weight!r}")
+    return float(weight)
+
+
 def preference_dataset(
     rows: Sequence[dict[str, object]], tokenizer: PreTrainedTokenizerBase, max_length: int
 ) -> Dataset:
+    weights = [pair_weight(row) for row in rows]
+    weighted = any(weight != 1.0 for weight in weights)
     records = [
         {
             "chosen_ids": encode_pair(tokenizer, str(row["prompt"]), str(row["chosen"]), max_length),
             "rejected_ids": encode_pair(tokenizer, str(row["prompt"]), str(row["rejected"]), max_length),
             "margin": float(row.get("margin") or 0.0),  # type: ignore[arg-type]
+            **({"weight": weight} if weighted else {}),
         }
-        for row in rows
+        for row, weight in zip(rows, weights, strict=True)
     ]
     return Dataset.from_list(records)
+
+
+class WeightedPreferenceCollator(DataCollatorForPreference):
+    """TRL's preference collator, passing each pair's `weight` through."""
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        output = super().torch_call(examples)
+        output["weight"] = torch.tensor([float(example["weight"]) for example in examples], dtype=torch.float)
+        return output
+
+
+class WeightedRewardTrainer(RewardTrainer):
+    """RewardTrainer whose Bradley-Terry loss is the weighted mean over the batch,
+    Σ w·(-logsigmoid(r_chosen - r_rejected - margin)) / Σ w. A batch of pairs that all weigh the
+    same trains exactly as TRL's unweighted loss; TRL's own logging metrics are skipped."""
+
+    def _set_signature_columns_if_needed(self) -> None:
+        if self._signature_columns is None:
+            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[no-untyped-def]
+        weight = inputs.pop("weight")
+        margin = inputs.pop("margin", None)
+        outputs = model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False
+        )
+        chosen, rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+        gap = chosen - rejected - (margin if margin is not None else 0.0)
+        losses = -torch.nn.functional.logsigmoid(gap)
+        loss = (losses * weight).sum() / weight.sum().clamp_min(1e-12)
+        if self.args.center_rewards_coefficient is not None:
+            loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+        return (loss, outputs) if return_outputs else loss
 
 
 def train_reward(
@@ -153,10 +205,13 @@ def train_reward(
         center_rewards_coefficient=config.center_rewards_coefficient,
         disable_dropout=True,
     )
-    trainer = RewardTrainer(
+    dataset = preference_dataset(rows, tokenizer, max_length)
+    weighted = "weight" in dataset.column_names
+    trainer = (WeightedRewardTrainer if weighted else RewardTrainer)(
         model=model,
         args=args,
-        train_dataset=preference_dataset(rows, tokenizer, max_length),
+        train_dataset=dataset,
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id) if weighted else None,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=callbacks_for(on_progress, callbacks, min_interval_seconds=progress_interval_seconds),

@@ -15,6 +15,10 @@ class SelectionPolicy(models.TextChoices):
         "committee",
         "Experimental: where recent reward-model versions disagree (below random in the simulation)",
     )
+    IMPORTANCE = (
+        "importance",
+        "Experimental: drawn by uncertainty, weighted in training by the inverse of their chance",
+    )
     INFORMATION = "information", "Experimental: most informative pairs (worse than random in the simulation)"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
 

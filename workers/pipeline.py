@@ -378,6 +378,7 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
                 response_b_id=pair.b,
                 priority=round(pair.priority, 6),
                 suggested_preference=pair.p_a,
+                training_weight=pair.weight,
             )
             created += 1
     return f"{created} comparison tasks by {cfg.selection_policy} selection"

@@ -40,6 +40,9 @@ class Pair:
     b: int
     priority: float
     p_a: float | None  # the reward model's P(a preferred)
+    # How much the pair's judgment counts in reward training: 1, except under the importance
+    # policy, where it is 1/π (π the chance the pair had of being drawn), scaled to a mean of 1.
+    weight: float = 1.0
 
 
 def preference_probability(score_a: float, score_b: float) -> float:
@@ -194,8 +197,12 @@ def select_tasks(
       about the score head (see `_informative`), with the same spread and exploration; without
       features it is uncertainty.
 
-    `doubt` replaces the uncertainty and committee policies' measure of a pair's doubt (the
-    simulation's oracle); the spread over prompts is the same.
+    - importance, once every candidate is scored: unseen pairs drawn at random with probability
+      growing with their uncertainty, each weighted in training by the inverse of its chance
+      (`_importance_sample`); random without scores.
+
+    `doubt` replaces the uncertainty, committee and importance policies' measure of a pair's
+    doubt (the simulation's oracle); the spread over prompts is the same.
     """
     held = {key: candidates for key, candidates in pools.items() if key in validation}
     train = {key: candidates for key, candidates in pools.items() if key not in validation}
@@ -270,6 +277,8 @@ def _by_policy(
     if limit <= 0:
         return []
     scored = all(c.score is not None for candidates in pools.values() for c in candidates)
+    if policy == "importance" and scored:
+        return _importance_sample(pools, limit=limit, existing=existing, rng=rng, doubt=doubt)
     if policy not in ("uncertainty", "committee", "information") or not scored:
         proposals = [
             (key, pair)
@@ -331,6 +340,102 @@ def _by_policy(
     ]
     exploit.sort(key=lambda row: row[:3])
     chosen += [(key, pair) for *_, key, pair in exploit[: limit - len(chosen)]]
+    chosen.sort(key=lambda item: -item[1].priority)
+    return chosen
+
+
+# The importance policy's floor on a pair's sampling weight, next to its doubt in [0, 1]: a pair
+# the model is sure of is drawn about a sixth as often as a typical one, never not at all, so the
+# model's confident mistakes can still be asked about (and then count 1/π-fold).
+IMPORTANCE_FLOOR = 0.1
+
+
+def inclusion_probabilities(weights: Sequence[float], k: int) -> list[float]:
+    """Probabilities π_i ∝ w_i that sum to k (at most the number of items), none above 1: items
+    whose share would pass 1 are taken for sure and the rest share what is left. All-zero
+    weights share it evenly."""
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError("sampling weights must be finite and non-negative")
+    n = len(weights)
+    k = max(0, min(k, n))
+    probabilities = [0.0] * n
+    if k == 0:
+        return probabilities
+    certain: set[int] = set()
+    while True:
+        rest = [i for i in range(n) if i not in certain]
+        left = k - len(certain)
+        total = sum(weights[i] for i in rest)
+        if not rest or left <= 0:
+            break
+        if total <= 0:
+            for i in rest:
+                probabilities[i] = left / len(rest)
+            break
+        over = [i for i in rest if weights[i] * left / total >= 1.0]
+        if not over:
+            for i in rest:
+                probabilities[i] = weights[i] * left / total
+            break
+        certain.update(over)
+    for i in certain:
+        probabilities[i] = 1.0
+    return probabilities
+
+
+def systematic_sample(probabilities: Sequence[float], rng: random.Random) -> list[int]:
+    """Draw round(Σπ) items, item i with probability exactly π_i (each at most 1): systematic
+    sampling over a random order. The items are laid end to end on a line, each as long as its
+    π, and the points u, u + 1, u + 2, … (u uniform in [0, 1)) pick the items they fall on."""
+    if any(not 0.0 <= p <= 1.0 for p in probabilities):
+        raise ValueError("inclusion probabilities must lie in [0, 1]")
+    order = list(range(len(probabilities)))
+    rng.shuffle(order)
+    start = rng.random()
+    chosen = []
+    position = 0.0
+    for i in order:
+        low, position = position, position + probabilities[i]
+        if math.ceil(position - start - 1e-12) > math.ceil(low - start - 1e-12):
+            chosen.append(i)
+    return chosen
+
+
+def _importance_sample(
+    pools: Mapping[K, Sequence[Candidate]],
+    *,
+    limit: int,
+    existing: set[frozenset[int]],
+    rng: random.Random,
+    doubt: Doubt | None,
+) -> list[tuple[K, Pair]]:
+    """Uncertainty sampling that keeps the training data honest: `limit` unseen pairs drawn at
+    random with probability π ∝ IMPORTANCE_FLOOR + doubt, each pair weighted 1/π in training
+    (scaled to a mean of 1). Ranking by doubt asks only about pairs near ½ and trains on a sample
+    shaped by the model's own blind spots; weighted this way, the training loss is an unbiased
+    estimate of the loss over all the pairs that could have been asked (importance-weighted
+    active learning), while the judgments still go mostly where the model is unsure. No spread
+    over prompts: a prompt gives as many pairs as its draws."""
+    rows = [
+        (key, pair)
+        for key, candidates in pools.items()
+        if len(candidates) >= 2
+        for pair in select_pairs(
+            candidates,
+            policy="uncertainty",
+            max_pairs=math.comb(len(candidates), 2),
+            existing=existing,
+            rng=rng,
+            doubt=doubt,
+        )
+    ]
+    probabilities = inclusion_probabilities([IMPORTANCE_FLOOR + pair.priority for _, pair in rows], limit)
+    drawn = systematic_sample(probabilities, rng)
+    if not drawn:
+        return []
+    inverse = {i: 1.0 / probabilities[i] for i in drawn}
+    scale = len(drawn) / sum(inverse.values())
+    chosen = [(rows[i][0], replace(rows[i][1], weight=inverse[i] * scale)) for i in drawn]
     chosen.sort(key=lambda item: -item[1].priority)
     return chosen
 

@@ -700,6 +700,7 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
             response_a=a,
             response_b=b,
             priority=round(pair.priority, 6),
+            training_weight=pair.weight,
         )
         gaps.append(
             abs(

@@ -74,6 +74,30 @@ def test_it_exports_trust_weighted_preferences_and_drops_ties(project, alice, bo
     assert set(item.judgments.values_list("annotator__username", flat=True)) == {"erin", "alice", "bob"}
 
 
+def test_it_carries_a_pairs_training_weight_only_where_it_is_not_one(project, carol):
+    prompt = add_prompt(project, "What should I pack for a two day hike in the Scottish highlands?")
+    good = make_response(
+        prompt, "Layers, a waterproof jacket, a map and compass, food, water and a head torch."
+    )
+    bad = make_response(prompt, "Just bring your phone, you will be fine without anything else at all.")
+    other = make_response(prompt, "A tent, a stove, two days of food, a warm hat and spare socks.")
+    weighted = make_task(project, prompt=prompt, response_a=good, response_b=bad)
+    weighted.training_weight = 2.5
+    weighted.save()
+    plain = make_task(project, prompt=prompt, response_a=other, response_b=bad)
+    judge(weighted, carol, "a")
+    judge(plain, carol, "a")
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    rows = {
+        row["id"]: row
+        for name in ("preferences_train.jsonl", "preferences_validation.jsonl")
+        for row in map(json.loads, (Path(snapshot.directory) / name).read_text().splitlines())
+    }
+    assert rows[f"task-{weighted.pk}"]["weight"] == 2.5
+    assert "weight" not in rows[f"task-{plain.pk}"]
+
+
 def test_it_redacts_pii_in_exports(project, carol):
     prompt = add_prompt(project, "Draft a short reply to a customer asking for a refund of their order.")
     add_demo(prompt, "Hi, we have refunded your order. Questions? Write to help.desk@example.com any time.")

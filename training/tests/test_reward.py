@@ -57,6 +57,29 @@ def test_it_puts_the_margin_into_the_loss(tmp_path, make_reward_config, snapshot
     assert result.final_loss == pytest.approx(math.log1p(math.e), abs=0.02)
 
 
+def test_it_weighs_each_pair_by_its_training_weight(tmp_path, make_reward_config, snapshot_dir):
+    # Every pair twice, once the right way round and once flipped. Unweighted, the data says
+    # nothing (chance); with the flipped copies weighing almost nothing, the rule is learned.
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [json.loads(line) for line in (snapshot_dir / "preferences_train.jsonl").read_text().splitlines()]
+    with (data / "preferences_train.jsonl").open("w") as handle:
+        for row in rows:
+            handle.write(json.dumps({**row, "weight": 1.9}) + "\n")
+            flipped = {**row, "chosen": row["rejected"], "rejected": row["chosen"], "weight": 0.01}
+            handle.write(json.dumps(flipped) + "\n")
+    result = train_reward(make_reward_config(tmp_path / "out", data_dir=data))
+    after = evaluate_reward(result.output_dir, snapshot_dir / "preferences_validation.jsonl")
+    assert after["accuracy"] >= 0.85
+
+
+def test_it_refuses_a_bad_weight(tmp_path, make_reward_config, snapshot_dir):
+    row = json.loads((snapshot_dir / "preferences_train.jsonl").read_text().splitlines()[0])
+    (tmp_path / "preferences_train.jsonl").write_text(json.dumps({**row, "weight": -1}) + "\n")
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        train_reward(make_reward_config(tmp_path / "out", data_dir=tmp_path))
+
+
 def test_it_refuses_an_empty_export(tmp_path, make_reward_config):
     (tmp_path / "preferences_train.jsonl").write_text("")
     with pytest.raises(ValueError, match="no preference pairs"):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from curation import services as curation
 from curation.models import Snapshot
+from curation.snapshots import validation_prompt_ids
 from feedback.models import ComparisonTask, Judgment, Prompt, PromptSource, ResponseSource
 from feedback.tests.factories import make_project, make_response, make_user
 from flywheel.errors import Conflict
@@ -173,6 +174,18 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     note, made = pairs_queued(run)
     assert made and all(t.suggested_preference is not None and 0 <= t.priority < 1 for t in made), note
     assert "information" in note
+    # The importance policy stores each pair's training weight, 1/π scaled to a mean of 1.
+    # The information policy's pairs are unasked again, and the importance policy gets fewer tasks
+    # than there are unseen pairs, so that the draw is a draw (every π = 1 would weigh all alike).
+    ComparisonTask.objects.filter(pk__in=[t.pk for t in made]).delete()
+    cfg.selection_policy, tasks_per_run, cfg.tasks_per_run = SelectionPolicy.IMPORTANCE, cfg.tasks_per_run, 6
+    cfg.save()
+    note, made = pairs_queued(run)
+    assert made and "importance" in note
+    weights = [t.training_weight for t in made if t.prompt_id not in validation_prompt_ids(project=project)]
+    assert len(weights) >= 2 and sum(weights) / len(weights) == pytest.approx(1.0)
+    assert all(w > 0 for w in weights) and len(set(weights)) > 1
+    cfg.tasks_per_run = tasks_per_run
     # The committee policy scores with the deployed model and the newest other finished versions:
     # here a copy of the deployed one, turned down, and a version whose artifact is corrupt.
     import shutil

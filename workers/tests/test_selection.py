@@ -8,9 +8,11 @@ import pytest
 from workers.selection import (
     Candidate,
     committee_doubt,
+    inclusion_probabilities,
     preference_probability,
     select_pairs,
     select_tasks,
+    systematic_sample,
     uncertainty,
 )
 
@@ -298,3 +300,69 @@ def test_committee_is_uncertainty_without_the_members_scores():
     assert [(k, p.a, p.b, p.priority) for k, p in by_committee] == [
         (k, p.a, p.b, p.priority) for k, p in by_doubt
     ]
+
+
+def test_inclusion_probabilities_follow_the_weights_capped_at_one():
+    assert inclusion_probabilities([1, 1, 2], 2) == pytest.approx([0.5, 0.5, 1.0])
+    # 10 out of 13: the big one would get 10·10/13 > 1, so it is certain and the rest share 9.
+    probabilities = inclusion_probabilities([10, 1, 1, 1], 2)
+    assert probabilities == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
+    assert sum(inclusion_probabilities([0.1, 0.5, 0.9, 1.1, 0.3], 3)) == pytest.approx(3)
+    assert inclusion_probabilities([0, 0, 0, 0], 2) == pytest.approx([0.5] * 4)
+    assert inclusion_probabilities([1, 2], 5) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="non-negative"):
+        inclusion_probabilities([1, -1], 1)
+
+
+def test_systematic_sampling_draws_each_item_with_its_probability():
+    probabilities = inclusion_probabilities([0.1, 0.2, 0.5, 1.0, 1.1, 0.3, 0.8], 3)
+    rng = random.Random(0)
+    counts: Counter[int] = Counter()
+    draws = 6000
+    for _ in range(draws):
+        chosen = systematic_sample(probabilities, rng)
+        assert len(chosen) == 3 and len(set(chosen)) == 3
+        counts.update(chosen)
+    for i, p in enumerate(probabilities):
+        # Binomial standard error at most 0.0065 over 6,000 draws: 4 of them.
+        assert abs(counts[i] / draws - p) < 0.026, (i, p, counts[i] / draws)
+
+
+def test_importance_draws_by_doubt_and_weights_by_the_inverse_of_the_chance():
+    # Per prompt: two close replies (p near ½) and two far from them and each other.
+    pools = {
+        key: [Candidate(key * 10 + i, s, "x") for i, s in enumerate([0.0, 0.05, 4.0, 9.0])]
+        for key in range(30)
+    }
+    close: list[float] = []
+    far: list[float] = []
+    taken = Counter()
+    for seed in range(40):
+        chosen = select_tasks(pools, policy="importance", limit=24, existing=set(), rng=random.Random(seed))
+        assert len(chosen) == 24
+        assert sum(pair.weight for _, pair in chosen) == pytest.approx(24)
+        for _, pair in chosen:
+            is_close = {pair.a % 10, pair.b % 10} == {0, 1}
+            (close if is_close else far).append(pair.weight)
+            taken[is_close] += 1
+    # 30 close pairs (doubt ≈ 0.98) against 150 far ones (doubt ≤ 0.04): the close ones are asked
+    # far more often than their sixth of the pool, but the far ones are still asked, and count
+    # about eight times as much each when they are.
+    assert taken[True] > taken[False] > 0
+    ratio = (sum(far) / len(far)) / (sum(close) / len(close))
+    assert 6 < ratio < 12
+
+
+def test_importance_is_random_with_equal_weights_until_a_model_scores_and_spares_the_validation():
+    pools = _pools(20, [None] * 4)
+    chosen = select_tasks(pools, policy="importance", limit=10, existing=set(), rng=random.Random(0))
+    assert len(chosen) == 10 and all(pair.weight == 1.0 for _, pair in chosen)
+    scored = {
+        key: [Candidate(key * 10 + i, s, "x") for i, s in enumerate([0.0, 0.1, 3.0])] for key in range(20)
+    }
+    chosen = select_tasks(
+        scored, policy="importance", limit=10, existing=set(), validation=set(range(5)), rng=random.Random(0)
+    )
+    held = [pair for key, pair in chosen if key < 5]
+    assert len(held) == 2 and all(pair.weight == 1.0 for pair in held)
+    assert any(pair.weight != 1.0 for key, pair in chosen if key >= 5)
