@@ -17,7 +17,7 @@ class SelectionPolicy(models.TextChoices):
     )
     IMPORTANCE = (
         "importance",
-        "Experimental: drawn by uncertainty, weighted in training by the inverse of their chance",
+        "Experimental: drawn by uncertainty, weighted by 1/chance (no better than random in the simulation)",
     )
     INFORMATION = "information", "Experimental: most informative pairs (worse than random in the simulation)"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                     ),
                     (
                         "importance",
-                        "Experimental: drawn by uncertainty, weighted in training by the inverse of their chance",
+                        "Experimental: drawn by uncertainty, weighted by 1/chance (no better than random in the simulation)",
                     ),
                     (
                         "information",
