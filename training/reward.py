@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from datasets import Dataset
@@ -146,7 +146,8 @@ class WeightedRewardTrainer(RewardTrainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
-            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]
+            # transformers declares the attribute as None; TRL sets a list here the same way.
+            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]  # type: ignore[assignment]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[no-untyped-def]
         weight = inputs.pop("weight")
@@ -158,8 +159,9 @@ class WeightedRewardTrainer(RewardTrainer):
         gap = chosen - rejected - (margin if margin is not None else 0.0)
         losses = -torch.nn.functional.logsigmoid(gap)
         loss = (losses * weight).sum() / weight.sum().clamp_min(1e-12)
-        if self.args.center_rewards_coefficient is not None:
-            loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+        coefficient = cast(RewardConfig, self.args).center_rewards_coefficient
+        if coefficient is not None:
+            loss = loss + coefficient * torch.mean((chosen + rejected) ** 2)
         return (loss, outputs) if return_outputs else loss
 
 
