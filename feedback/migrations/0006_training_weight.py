@@ -13,12 +13,6 @@ _0004 = import_module("feedback.migrations.0004_wants_judgments")
 _0005 = import_module("feedback.migrations.0005_wants_judgments_without_project")
 
 
-def sqlite_drop(apps, schema_editor):  # type: ignore[no-untyped-def]
-    if schema_editor.connection.vendor != "postgresql":
-        for name in _0004.SQLITE_TRIGGERS:
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}", params=None)
-
-
 def sqlite_restore(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor != "postgresql":
         _, judgment_triggers = _0005._judgment_count_sql(_0005.SAFE_K)
@@ -32,11 +26,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(sqlite_drop, sqlite_restore),
+        migrations.RunPython(_0004.sqlite_drop, sqlite_restore),
         migrations.AddField(
             model_name="comparisontask",
             name="training_weight",
             field=models.FloatField(default=1.0),
         ),
-        migrations.RunPython(sqlite_restore, sqlite_drop),
+        migrations.RunPython(sqlite_restore, _0004.sqlite_drop),
     ]
