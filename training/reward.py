@@ -11,6 +11,7 @@ model is trained on exactly the token sequences it will be asked to score.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,8 +107,7 @@ def pair_weight(row: dict[str, object]) -> float:
     if (
         isinstance(weight, bool)
         or not isinstance(weight, int | float)
-        or not weight >= 0
-        or weight == float("inf")
+        or not (math.isfinite(weight) and weight >= 0)
     ):
         raise ValueError(f"pair {row.get('id', '?')}: weight must be a finite number ≥ 0, not {weight!r}")
     return float(weight)
