@@ -418,8 +418,8 @@ def _importance_sample(
     over prompts: a prompt gives as many pairs as its draws.
 
     In the simulation (MiniLM, seeds 0-9, docs/flywheel.md) it ended level with random, not
-    ahead: the draw concentrates little (its pairs were nearly as far apart as random's) and
-    the weights add variance, so it is opt-in."""
+    ahead: the drawn pairs were the uncertain ones and the weights stayed mild, but uncertain
+    pairs taught no more than random ones, so it is opt-in."""
     rows = [
         (key, pair)
         for key, candidates in pools.items()
