@@ -9,14 +9,26 @@ reply with "please" in front or not, with one filler more or not, with the right
 wrong one. `pairs`: over a simulation project's queued pairs (gold excluded), round 1's against
 the later ones on training prompts: how often the better reply by the hidden rule has more
 fillers, fewer polite words, or a different colour correctness than the worse one.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/selection_probe.py learner random 300 1e-4 3 0
+
+`learner SAMPLE N LR EPOCHS SEED`: the reward learner outside the loop (docs/flywheel.md, *The
+learner, not the selection*). It trains all-MiniLM-L6-v2 from scratch on N pairs of the pool's
+prompts, each labelled by the majority of three careful annotators (no careless ones, no gate),
+and prints the simulation's held-out accuracy and the minimal-pair accuracies. SAMPLE is
+`random` (two replies drawn for a prompt at random) or `colour` (only pairs whose colour
+correctness differs and whose polite and filler words are worth the same within half a point:
+what a policy that knows style but not colour is unsure of).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flywheel.settings")
@@ -57,19 +69,67 @@ def minimal_pairs(seed: int = 7, n: int = 150) -> dict[str, list[tuple[str, str,
     return probes
 
 
+def pair_accuracy(model: Any, pairs: list[tuple[str, str, str]]) -> float:
+    better = model.score_pairs([(p, a) for p, a, _ in pairs])
+    worse = model.score_pairs([(p, b) for p, _, b in pairs])
+    return sum(x > y for x, y in zip(better, worse, strict=True)) / len(pairs)
+
+
+def rule_cells(model: Any) -> str:
+    return ", ".join(f"{rule} {pair_accuracy(model, pairs):.0%}" for rule, pairs in minimal_pairs().items())
+
+
 def minimal(models: list[str]) -> None:
     from training.serving import RewardModel
 
-    probes = minimal_pairs()
     for item in models:
         label, folder = item.split("=", 1)
-        model = RewardModel.load(Path(folder))
-        cells = []
-        for rule, pairs in probes.items():
-            better = model.score_pairs([(p, a) for p, a, _ in pairs])
-            worse = model.score_pairs([(p, b) for p, _, b in pairs])
-            cells.append(f"{rule} {sum(x > y for x, y in zip(better, worse, strict=True)) / len(pairs):.0%}")
-        print(label, ", ".join(cells), flush=True)
+        print(label, rule_cells(RewardModel.load(Path(folder))), flush=True)
+
+
+def style_and_colour(prompt: str, reply: str) -> tuple[float, bool]:
+    polite, fillers, right = features(prompt, reply)
+    preference = world.HiddenPreference()
+    return preference.polite * polite + preference.filler * fillers, right
+
+
+def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
+    import tempfile
+
+    from training.config import RewardTrainConfig
+    from training.reward import default_reward_base, train_reward
+    from training.serving import RewardModel
+
+    if sample not in ("random", "colour"):
+        raise SystemExit(f"SAMPLE is random or colour, not {sample!r}")
+    preference = world.HiddenPreference()
+    config = world.SimulationConfig()
+    prompts = [world.prompt_text(t, w) for w in world.WHENS for t in world.COLOR_OF][: config.pool_prompts]
+    careful = world.Annotator("probe", temperature=config.temperature, skip_rate=0.0, tie_rate=0.0)
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    while len(rows) < n:
+        prompt = rng.choice(prompts)
+        a, b = world.sample_response(prompt, rng), world.sample_response(prompt, rng)
+        if sample == "colour":
+            (style_a, right_a), (style_b, right_b) = style_and_colour(prompt, a), style_and_colour(prompt, b)
+            if right_a == right_b or abs(style_a - style_b) > 0.5:
+                continue
+        sa, sb = preference.score(prompt, a), preference.score(prompt, b)
+        votes = sum(1 if careful.decide(sa, sb, rng)[0] == "left" else -1 for _ in range(3))
+        chosen, rejected = (a, b) if votes > 0 else (b, a)
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        (data / "preferences_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        train = RewardTrainConfig(
+            data_dir=data, base=default_reward_base(), out=data / "model", seed=seed, epochs=epochs, lr=lr
+        )
+        train_reward(train)
+        model = RewardModel.load(data / "model")
+        held = world.held_out_pairs(prompts, preference, n=config.held_out, seed=config.held_out_seed)
+        run = f"{sample} n={n} lr={lr:g} epochs={epochs:g} seed={seed}"
+        print(f"{run}: held-out {pair_accuracy(model, held):.1%}; {rule_cells(model)}", flush=True)
 
 
 def features(prompt: str, reply: str) -> tuple[int, int, bool]:
@@ -124,6 +184,9 @@ if __name__ == "__main__":
     command, *arguments = sys.argv[1:] or ["help"]
     if command == "minimal":
         minimal(arguments)
+    elif command == "learner":
+        sample, n, lr, epochs, seed = arguments
+        learner(sample, int(n), float(lr), float(epochs), int(seed))
     elif command == "pairs":
         pairs([int(a) for a in arguments])
     else:
