@@ -18,7 +18,8 @@ prompts, each labelled by the majority of three careful annotators (no careless 
 and prints the simulation's held-out accuracy and the minimal-pair accuracies. SAMPLE is
 `random` (two replies drawn for a prompt at random) or `colour` (only pairs whose colour
 correctness differs and whose polite and filler words are worth the same within half a point:
-what a policy that knows style but not colour is unsure of).
+what a policy that knows style but not colour is unsure of) or `mixed` (every other pair one of
+each).
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
     from training.reward import default_reward_base, train_reward
     from training.serving import RewardModel
 
-    if sample not in ("random", "colour"):
-        raise SystemExit(f"SAMPLE is random or colour, not {sample!r}")
+    if sample not in ("random", "colour", "mixed"):
+        raise SystemExit(f"SAMPLE is random, colour or mixed, not {sample!r}")
     preference = world.HiddenPreference()
     config = world.SimulationConfig()
     prompts = [world.prompt_text(t, w) for w in world.WHENS for t in world.COLOR_OF][: config.pool_prompts]
@@ -111,7 +112,7 @@ def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
     while len(rows) < n:
         prompt = rng.choice(prompts)
         a, b = world.sample_response(prompt, rng), world.sample_response(prompt, rng)
-        if sample == "colour":
+        if sample == "colour" or (sample == "mixed" and len(rows) % 2):
             (style_a, right_a), (style_b, right_b) = style_and_colour(prompt, a), style_and_colour(prompt, b)
             if right_a == right_b or abs(style_a - style_b) > 0.5:
                 continue
@@ -161,7 +162,7 @@ def pairs(project_ids: list[int]) -> None:
             "later, training prompts": [t for t in tasks[round_one:] if t.prompt_id not in held],
         }
         for name, group in groups.items():
-            counted = fillers = polite = colour = equal = 0
+            counted = fillers = polite = colour = decides = equal = 0
             for task in group:
                 prompt, a, b = task.prompt.text, task.response_a.text, task.response_b.text
                 sa, sb = preference.score(prompt, a), preference.score(prompt, b)
@@ -173,10 +174,13 @@ def pairs(project_ids: list[int]) -> None:
                 fillers += win[1] > lose[1]
                 polite += win[0] < lose[0]
                 colour += win[2] != lose[2]
+                (style_a, _), (style_b, _) = style_and_colour(prompt, a), style_and_colour(prompt, b)
+                decides += win[2] != lose[2] and abs(style_a - style_b) <= 0.5
             print(
                 f"project {project_id}, {name}: {counted} pairs; the better has more fillers "
                 f"{fillers / counted:.0%}, fewer polite words {polite / counted:.0%}; colour differs "
-                f"{colour / counted:.0%}; {equal} equal"
+                f"{colour / counted:.0%}, and decides (style within half a point) {decides / counted:.0%}; "
+                f"{equal} equal"
             )
 
 
