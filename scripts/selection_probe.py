@@ -76,22 +76,32 @@ def pair_accuracy(model: Any, pairs: list[tuple[str, str, str]]) -> float:
     return sum(x > y for x, y in zip(better, worse, strict=True)) / len(pairs)
 
 
-def rule_cells(model: Any) -> str:
-    return ", ".join(f"{rule} {pair_accuracy(model, pairs):.0%}" for rule, pairs in minimal_pairs().items())
+def rule_cells(model: Any, probes: dict[str, list[tuple[str, str, str]]]) -> str:
+    return ", ".join(f"{rule} {pair_accuracy(model, pairs):.0%}" for rule, pairs in probes.items())
 
 
 def minimal(models: list[str]) -> None:
     from training.serving import RewardModel
 
+    probes = minimal_pairs()
     for item in models:
         label, folder = item.split("=", 1)
-        print(label, rule_cells(RewardModel.load(Path(folder))), flush=True)
+        print(label, rule_cells(RewardModel.load(Path(folder)), probes), flush=True)
 
 
-def style_and_colour(prompt: str, reply: str) -> tuple[float, bool]:
-    polite, fillers, right = features(prompt, reply)
+# Two replies whose polite and filler words are worth the same within this many points have "the
+# same style": between them the hidden rule is decided by colour, if their colours' rightness differs.
+STYLE_TIE = 0.5
+
+
+def style(feature: tuple[int, int, bool]) -> float:
+    """What a reply's polite and filler words are worth by the hidden rule, from `features`."""
     preference = world.HiddenPreference()
-    return preference.polite * polite + preference.filler * fillers, right
+    return preference.polite * feature[0] + preference.filler * feature[1]
+
+
+def colour_decides(x: tuple[int, int, bool], y: tuple[int, int, bool]) -> bool:
+    return x[2] != y[2] and abs(style(x) - style(y)) <= STYLE_TIE
 
 
 def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
@@ -112,10 +122,9 @@ def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
     while len(rows) < n:
         prompt = rng.choice(prompts)
         a, b = world.sample_response(prompt, rng), world.sample_response(prompt, rng)
-        if sample == "colour" or (sample == "mixed" and len(rows) % 2):
-            (style_a, right_a), (style_b, right_b) = style_and_colour(prompt, a), style_and_colour(prompt, b)
-            if right_a == right_b or abs(style_a - style_b) > 0.5:
-                continue
+        wants_colour = sample == "colour" or (sample == "mixed" and len(rows) % 2)
+        if wants_colour and not colour_decides(features(prompt, a), features(prompt, b)):
+            continue
         sa, sb = preference.score(prompt, a), preference.score(prompt, b)
         votes = sum(1 if careful.decide(sa, sb, rng)[0] == "left" else -1 for _ in range(3))
         chosen, rejected = (a, b) if votes > 0 else (b, a)
@@ -130,7 +139,8 @@ def learner(sample: str, n: int, lr: float, epochs: float, seed: int) -> None:
         model = RewardModel.load(data / "model")
         held = world.held_out_pairs(prompts, preference, n=config.held_out, seed=config.held_out_seed)
         run = f"{sample} n={n} lr={lr:g} epochs={epochs:g} seed={seed}"
-        print(f"{run}: held-out {pair_accuracy(model, held):.1%}; {rule_cells(model)}", flush=True)
+        cells = rule_cells(model, minimal_pairs())
+        print(f"{run}: held-out {pair_accuracy(model, held):.1%}; {cells}", flush=True)
 
 
 def features(prompt: str, reply: str) -> tuple[int, int, bool]:
@@ -174,8 +184,7 @@ def pairs(project_ids: list[int]) -> None:
                 fillers += win[1] > lose[1]
                 polite += win[0] < lose[0]
                 colour += win[2] != lose[2]
-                (style_a, _), (style_b, _) = style_and_colour(prompt, a), style_and_colour(prompt, b)
-                decides += win[2] != lose[2] and abs(style_a - style_b) <= 0.5
+                decides += colour_decides(win, lose)
             print(
                 f"project {project_id}, {name}: {counted} pairs; the better has more fillers "
                 f"{fillers / counted:.0%}, fewer polite words {polite / counted:.0%}; colour differs "
@@ -189,6 +198,8 @@ if __name__ == "__main__":
     if command == "minimal":
         minimal(arguments)
     elif command == "learner":
+        if len(arguments) != 5:
+            raise SystemExit(f"learner takes SAMPLE N LR EPOCHS SEED, not {' '.join(arguments) or 'nothing'}")
         sample, n, lr, epochs, seed = arguments
         learner(sample, int(n), float(lr), float(epochs), int(seed))
     elif command == "pairs":
