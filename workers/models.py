@@ -19,6 +19,10 @@ class SelectionPolicy(models.TextChoices):
         "importance",
         "Experimental: drawn by uncertainty, weighted by 1/chance (no better than random in the simulation)",
     )
+    CONTRAST = (
+        "contrast",
+        "Experimental: where the reward model is least sure and the replies' contents differ most",
+    )
     INFORMATION = "information", "Experimental: most informative pairs (worse than random in the simulation)"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
 

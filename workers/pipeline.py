@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -358,6 +359,8 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
             Candidate(id=r.pk, score=s, producer=r.model_name or r.source, features=f, committee=m)
             for r, s, f, m in zip(responses, scores, features, members, strict=True)
         ]
+    if reward is not None and cfg.selection_policy == SelectionPolicy.CONTRAST:
+        pools = with_embeddings(pools, {r.pk: r.text for rs in by_prompt.values() for r in rs})
     chosen = select_tasks(
         pools,
         policy=cfg.selection_policy,
@@ -382,6 +385,30 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
             )
             created += 1
     return f"{created} comparison tasks by {cfg.selection_policy} selection"
+
+
+# Reply embeddings by text, for the contrast policy: a response's text never changes, and each
+# round asks about mostly the same candidates as the last. Bounded, oldest out first.
+_EMBEDDINGS: dict[str, tuple[float, ...]] = {}
+EMBEDDING_CACHE_SIZE = 50_000
+
+
+def with_embeddings(pools: dict[int, list[Candidate]], texts: dict[int, str]) -> dict[int, list[Candidate]]:
+    """The pools with each candidate's sentence embedding (curation's all-MiniLM-L6-v2), by
+    response id in `texts`: what the contrast policy measures replies' contents with."""
+    from curation.embeddings import embed
+
+    wanted = {texts[c.id] for candidates in pools.values() for c in candidates}
+    found = {text: _EMBEDDINGS[text] for text in wanted if text in _EMBEDDINGS}
+    missing = sorted(wanted - found.keys())
+    for text, vector in zip(missing, embed(missing), strict=True):
+        found[text] = _EMBEDDINGS[text] = tuple(float(x) for x in vector)
+        if len(_EMBEDDINGS) > EMBEDDING_CACHE_SIZE:
+            del _EMBEDDINGS[next(iter(_EMBEDDINGS))]
+    return {
+        key: [replace(c, embedding=found[texts[c.id]]) for c in candidates]
+        for key, candidates in pools.items()
+    }
 
 
 def pipeline_demo_settings(

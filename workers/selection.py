@@ -27,6 +27,9 @@ class Candidate:
     # then other recent versions of it (see `committee_doubt`). Each member's scores are on its
     # own scale; only differences within one member are compared.
     committee: tuple[float, ...] | None = None
+    # The reply's sentence embedding, unit length (curation's all-MiniLM-L6-v2, not the reward
+    # model): the contrast policy weighs a pair's doubt by how far apart its replies' contents are.
+    embedding: tuple[float, ...] | None = None
 
 
 # A pair's doubt from outside the reward model: (a, b) -> priority in [0, 1], the higher the more
@@ -56,6 +59,19 @@ def uncertainty(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
+def contrast(x: Candidate, y: Candidate) -> float:
+    """How different two replies' contents are, in [0, 1]: one minus the cosine of their sentence
+    embeddings (unit vectors), floored at 0 and capped at 1. Two arrangements of the same answer
+    are close; the same sentence with a different fact in it is farther apart."""
+    assert x.embedding is not None and y.embedding is not None
+    cosine = float(np.dot(np.asarray(x.embedding), np.asarray(y.embedding)))
+    return min(max(1.0 - cosine, 0.0), 1.0)
+
+
+def _has_embeddings(candidates: Sequence[Candidate]) -> bool:
+    return all(c.embedding is not None for c in candidates)
+
+
 def committee_doubt(probabilities: Sequence[float]) -> float:
     """Query by committee: how much a pair is in doubt across reward-model versions, in [0, 1].
 
@@ -83,6 +99,10 @@ def _has_committee(candidates: Sequence[Candidate]) -> bool:
     return len(sizes) == 1 and sizes != {0}
 
 
+# The policies that rank a prompt's pairs by the reward model's doubt (each its own measure of it).
+DOUBTING = ("uncertainty", "committee", "contrast")
+
+
 def select_pairs(
     candidates: Sequence[Candidate],
     *,
@@ -100,6 +120,8 @@ def select_pairs(
       back to random without them);
     - committee: like uncertainty, but by `committee_doubt` over the members' scores
       (`Candidate.committee`); uncertainty without them;
+    - contrast: like uncertainty, each pair's doubt times its replies' `contrast` (needs the
+      candidates' embeddings; uncertainty without them);
     - new_vs_old: pairs with one side from the newest producer and the other from anyone else.
 
     `doubt`, if given, replaces the uncertainty and committee policies' measure of doubt.
@@ -112,6 +134,7 @@ def select_pairs(
         ]
     scored = all(c.score is not None for c in candidates)
     committee = policy == "committee" and _has_committee(candidates)
+    contrasted = policy == "contrast" and _has_embeddings(candidates)
     pairs = []
     for x, y in options:
         p = preference_probability(x.score, y.score) if scored else None  # type: ignore[arg-type]
@@ -119,7 +142,9 @@ def select_pairs(
             priority = doubt(x, y)
         elif committee:
             priority = committee_doubt(_committee_probabilities(x, y))
-        elif p is not None and policy in ("uncertainty", "committee"):
+        elif p is not None and contrasted:
+            priority = uncertainty(p) * contrast(x, y)
+        elif p is not None and policy in DOUBTING:
             priority = uncertainty(p)
         else:
             priority = 0.0
@@ -128,7 +153,7 @@ def select_pairs(
             x, y = y, x
             p = None if p is None else 1.0 - p
         pairs.append(Pair(a=x.id, b=y.id, priority=priority, p_a=p))
-    if policy in ("uncertainty", "committee") and scored:
+    if policy in DOUBTING and scored:
         pairs.sort(key=lambda pair: -pair.priority)
     else:
         rng.shuffle(pairs)
@@ -193,6 +218,8 @@ def select_tasks(
     - committee, once every candidate is scored: the same spread as uncertainty, with each pair's
       doubt from a committee of reward-model versions (`committee_doubt`) when the candidates
       carry the members' scores;
+    - contrast, once every candidate is scored: the same spread as uncertainty, by doubt times
+      how far apart the replies' contents are (`contrast`) when the candidates carry embeddings;
     - information, once every candidate is scored and has features: by expected information
       about the score head (see `_informative`), with the same spread and exploration; without
       features it is uncertainty.
@@ -279,7 +306,7 @@ def _by_policy(
     scored = all(c.score is not None for candidates in pools.values() for c in candidates)
     if policy == "importance" and scored:
         return _importance_sample(pools, limit=limit, existing=existing, rng=rng, doubt=doubt)
-    if policy not in ("uncertainty", "committee", "information") or not scored:
+    if policy not in (*DOUBTING, "information") or not scored:
         proposals = [
             (key, pair)
             for key, candidates in pools.items()
@@ -305,7 +332,7 @@ def _by_policy(
             continue
         pairs = select_pairs(
             candidates,
-            policy="committee" if policy == "committee" else "uncertainty",
+            policy=policy if policy in DOUBTING else "uncertainty",
             max_pairs=math.comb(len(candidates), 2),
             existing=existing,
             rng=rng,

@@ -73,7 +73,7 @@ from flywheel.errors import Conflict
 from flywheel.models import Role, User
 from flywheel.services import user_ensure
 from training.config import RewardTrainConfig
-from workers.pipeline import pipeline_settings
+from workers.pipeline import pipeline_settings, with_embeddings
 from workers.selection import EXPLORE_SHARE, Candidate, Doubt, preference_probability, select_tasks
 
 logger = logging.getLogger(__name__)
@@ -675,6 +675,9 @@ def _pairs(world: _World, number: int, scores: Callable[[str, list[str]], list[f
             Candidate(id=r.pk, score=v, producer=r.model_name or r.source, features=f, committee=m)
             for r, v, f, m in zip(responses, values, features, members, strict=True)
         ]
+    if scores is not None and policy == "contrast":
+        # As step_pairs: the replies' embeddings for the contrast policy.
+        pools = with_embeddings(pools, {r.pk: r.text for rs in by_prompt.values() for r in rs})
     doubt = None
     if config.selection == ORACLE and scores is not None:
         doubt = _oracle_doubt(config.preference, {r.pk: r for rs in by_prompt.values() for r in rs})
@@ -970,6 +973,7 @@ def plot(results: Sequence[SimulationResult], path: Path, *, title: str = "") ->
         "uncertainty": "tab:orange",
         "information": "tab:red",
         "committee": "tab:purple",
+        "contrast": "tab:brown",
         "new_vs_old": "tab:green",
     }
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)

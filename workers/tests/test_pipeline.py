@@ -17,6 +17,7 @@ from training.models import ModelKind, VersionStatus
 from training.services import active_deployment
 from workers import pipeline
 from workers.models import PipelineRun, RunStatus, SelectionPolicy
+from workers.selection import uncertainty
 
 THINGS = {"sky": "blue", "grass": "green", "sun": "yellow", "snow": "white", "coal": "black", "rose": "red"}
 WHEN = ["today", "at noon", "in winter", "in the evening", "in spring", "after the rain"]
@@ -174,8 +175,18 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     note, made = pairs_queued(run)
     assert made and all(t.suggested_preference is not None and 0 <= t.priority < 1 for t in made), note
     assert "information" in note
+    ComparisonTask.objects.filter(pk__in=[t.pk for t in made]).delete()
+    # The contrast policy weighs each pair's doubt by its replies' embedding distance, at most 1.
+    cfg.selection_policy = SelectionPolicy.CONTRAST
+    cfg.save()
+    note, made = pairs_queued(run)
+    assert made and "contrast" in note
+    held = set(validation_prompt_ids(project=project))
+    ranked = [t for t in made if t.prompt_id not in held]
+    assert ranked and all(0 <= t.priority <= uncertainty(t.suggested_preference) + 1e-6 for t in ranked)
+    assert any(t.priority < uncertainty(t.suggested_preference) - 1e-3 for t in ranked)
     # The importance policy stores each pair's training weight, 1/π scaled to a mean of 1.
-    # The information policy's pairs are unasked again, and the importance policy gets fewer tasks
+    # The contrast policy's pairs are unasked again, and the importance policy gets fewer tasks
     # than there are unseen pairs, so that the draw is a draw (every π = 1 would weigh all alike).
     ComparisonTask.objects.filter(pk__in=[t.pk for t in made]).delete()
     cfg.selection_policy, tasks_per_run, cfg.tasks_per_run = SelectionPolicy.IMPORTANCE, cfg.tasks_per_run, 6

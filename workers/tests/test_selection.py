@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
 from workers.selection import (
     Candidate,
     committee_doubt,
+    contrast,
     inclusion_probabilities,
     preference_probability,
     select_pairs,
@@ -298,6 +301,57 @@ def test_committee_is_uncertainty_without_the_members_scores():
     by_committee = select_tasks(pools, policy="committee", limit=10, existing=set(), rng=random.Random(3))
     by_doubt = select_tasks(pools, policy="uncertainty", limit=10, existing=set(), rng=random.Random(3))
     assert [(k, p.a, p.b, p.priority) for k, p in by_committee] == [
+        (k, p.a, p.b, p.priority) for k, p in by_doubt
+    ]
+
+
+def _embedded(key: int, rows: list[tuple[float, tuple[float, float]]]) -> list[Candidate]:
+    """Candidates with a score and a (not yet unit) 2-d embedding each, normalised here."""
+    return [
+        Candidate(key * 100 + i, score, "x", embedding=(x / math.hypot(x, y), y / math.hypot(x, y)))
+        for i, (score, (x, y)) in enumerate(rows)
+    ]
+
+
+def test_contrast_is_one_minus_the_cosine_within_zero_and_one():
+    same, right_angle, opposite = _embedded(0, [(0.0, (1.0, 0.0)), (0.0, (0.0, 1.0)), (0.0, (-1.0, 0.0))])
+    assert contrast(same, same) == pytest.approx(0.0)
+    assert contrast(same, right_angle) == pytest.approx(1.0)
+    assert contrast(same, opposite) == 1.0
+    near = _embedded(1, [(0.0, (1.0, 0.1))])[0]
+    assert 0.0 < contrast(same, near) < 0.01
+
+
+def test_contrast_asks_where_the_model_is_unsure_and_the_replies_differ_most():
+    # 0 and 1: a coin toss, but near copies (a word moved). 2 and 3: as close a call, and their
+    # contents differ. 4 is far from everyone but the model is sure about it.
+    rows = [(0.0, (1.0, 0.0)), (0.0, (1.0, 0.05)), (0.1, (1.0, 0.0)), (0.1, (0.0, 1.0)), (9.0, (-1.0, 0.0))]
+    pools = {0: _embedded(0, rows)}
+    pairs = select_pairs(pools[0], policy="contrast", max_pairs=10, existing=set())
+    assert {pairs[0].a % 100, pairs[0].b % 100} == {2, 3}
+    first = pairs[0]
+    by_id = {c.id: c for c in pools[0]}
+    doubt = uncertainty(preference_probability(by_id[first.a].score, by_id[first.b].score))  # type: ignore[arg-type]
+    assert first.priority == pytest.approx(doubt * contrast(by_id[first.a], by_id[first.b]))
+    assert [p.priority for p in pairs] == sorted((p.priority for p in pairs), reverse=True)
+    # Uncertainty alone asks about the near copies first.
+    doubt_only = select_pairs(pools[0], policy="uncertainty", max_pairs=10, existing=set())
+    assert {doubt_only[0].a % 100, doubt_only[0].b % 100} == {0, 1}
+    # The suggestion is still the model's own P(A preferred).
+    assert first.p_a == pytest.approx(preference_probability(by_id[first.a].score, by_id[first.b].score))  # type: ignore[arg-type]
+
+
+def test_contrast_keeps_the_spread_over_prompts_and_is_uncertainty_without_embeddings():
+    pools = {
+        key: _embedded(key, [(0.0, (1.0, 0.0)), (0.0, (1.0, 0.02)), (0.2, (0.0, 1.0))]) for key in range(10)
+    }
+    chosen = select_tasks(pools, policy="contrast", limit=10, existing=set(), rng=random.Random(0))
+    assert len({key for key, _ in chosen}) == 10
+    assert all({pair.a % 100, pair.b % 100} != {0, 1} for _, pair in chosen)
+    bare = {key: [replace(c, embedding=None) for c in candidates] for key, candidates in pools.items()}
+    by_contrast = select_tasks(bare, policy="contrast", limit=10, existing=set(), rng=random.Random(3))
+    by_doubt = select_tasks(bare, policy="uncertainty", limit=10, existing=set(), rng=random.Random(3))
+    assert [(k, p.a, p.b, p.priority) for k, p in by_contrast] == [
         (k, p.a, p.b, p.priority) for k, p in by_doubt
     ]
 
