@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -388,8 +389,9 @@ def step_pairs(*, run: PipelineRun, rng: random.Random | None = None) -> str:
 
 
 # Reply embeddings by text, for the contrast policy: a response's text never changes, and each
-# round asks about mostly the same candidates as the last. Bounded, oldest out first.
-_EMBEDDINGS: dict[str, tuple[float, ...]] = {}
+# round asks about mostly the same candidates as the last. Kept as float32 arrays (1.5 kB each; a
+# tuple of Python floats would take eight times that), bounded, oldest out first.
+_EMBEDDINGS: dict[str, np.ndarray] = {}
 EMBEDDING_CACHE_SIZE = 50_000
 
 
@@ -402,11 +404,11 @@ def with_embeddings(pools: dict[int, list[Candidate]], texts: dict[int, str]) ->
     found = {text: _EMBEDDINGS[text] for text in wanted if text in _EMBEDDINGS}
     missing = sorted(wanted - found.keys())
     for text, vector in zip(missing, embed(missing), strict=True):
-        found[text] = _EMBEDDINGS[text] = tuple(float(x) for x in vector)
+        found[text] = _EMBEDDINGS[text] = vector
         if len(_EMBEDDINGS) > EMBEDDING_CACHE_SIZE:
             del _EMBEDDINGS[next(iter(_EMBEDDINGS))]
     return {
-        key: [replace(c, embedding=found[texts[c.id]]) for c in candidates]
+        key: [replace(c, embedding=tuple(found[texts[c.id]].tolist())) for c in candidates]
         for key, candidates in pools.items()
     }
 
