@@ -21,7 +21,7 @@ from django.db.models import Max
 from curation import pii
 from curation.models import CurationDecision, CurationSettings, ItemKind, Snapshot, SnapshotItem, Status
 from curation.services import PIPELINE_VERSION, curation_settings
-from feedback.models import ComparisonTask, Judgment, Project, Response, ResponseSource
+from feedback.models import Choice, ComparisonTask, Judgment, Project, Response, ResponseSource
 from feedback.selectors import aggregated_preferences
 from flywheel.errors import Conflict
 from flywheel.models import User
@@ -35,6 +35,7 @@ EXPORT_FILES = (
     "sft_validation.jsonl",
     "preferences_train.jsonl",
     "preferences_validation.jsonl",
+    "preferences_gold.jsonl",
 )
 
 
@@ -198,6 +199,8 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             )
             items.append((split, task.prompt_id, chosen.pk, None, []))
 
+    gold = _gold_preferences(project, train_prompts={i[1] for i in items if i[0] == SnapshotItem.Split.TRAIN})
+
     with transaction.atomic():
         # Lock the project's snapshot numbering so two curators creating at once get v1 and v2.
         Project.objects.select_for_update().get(pk=project.pk)
@@ -211,6 +214,7 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             "preferences_validation": _write_jsonl(
                 directory / "preferences_validation.jsonl", prefs["validation"]
             ),
+            "preferences_gold": _write_jsonl(directory / "preferences_gold.jsonl", gold),
         }
         manifest = {
             "project": project.pk,
@@ -222,6 +226,8 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             "responses": sorted([rid, kept_responses[rid].exact_hash] for rid in kept_responses),
             "tasks": sorted(i[3] for i in items if i[3] is not None),
             "judgments": sorted(j for i in items for j in i[4]),
+            # Held out for the reward gate, never trained on (see _gold_preferences).
+            "gold_tasks": sorted(int(row["id"].removeprefix("task-")) for row in gold),
             "files": {name: _sha256_file(directory / name) for name in EXPORT_FILES},
             "counts": counts,
         }
@@ -261,6 +267,38 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
     for name in (*EXPORT_FILES, "manifest.json"):
         os.chmod(directory / name, 0o444)
     return snapshot
+
+
+def _gold_preferences(project: Project, *, train_prompts: set[int]) -> list[dict[str, Any]]:
+    """The project's gold comparisons as preference pairs, for the reward gate to judge on beside
+    the validation split. Their answers are known rather than voted, and no snapshot trains on a
+    gold task (its judgments test the annotators). A gold pair whose prompt the training split
+    holds is left out, as a validation prompt's pairs would be: the model has learned that prompt.
+    Curation does not filter them: an admin wrote the answer, and the pair is only ever scored."""
+    rows = []
+    tasks = (
+        ComparisonTask.objects.filter(project=project, is_gold=True, gold_answer__in=(Choice.A, Choice.B))
+        .exclude(prompt_id__in=train_prompts)
+        .select_related("prompt", "response_a", "response_b")
+        .order_by("id")
+    )
+    for task in tasks:
+        chosen, rejected = (
+            (task.response_a, task.response_b)
+            if task.gold_answer == Choice.A
+            else (task.response_b, task.response_a)
+        )
+        rows.append(
+            {
+                "prompt": pii.redact(task.prompt.text),
+                "chosen": pii.redact(chosen.text),
+                "rejected": pii.redact(rejected.text),
+                "agreement": 1.0,
+                "id": f"task-{task.pk}",
+                "gold": True,
+            }
+        )
+    return rows
 
 
 def snapshot_verify(*, snapshot: Snapshot) -> list[str]:

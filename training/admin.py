@@ -12,6 +12,7 @@ class GateSettingsAdmin(admin.ModelAdmin):
         "project",
         "reward_rule",
         "reward_min_gain_points",
+        "reward_use_gold",
         "policy_min_ci_low",
         "policy_eval_prompts",
     )

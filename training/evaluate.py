@@ -188,6 +188,17 @@ def reward_metrics(
         "high_agreement_n": high_n,
         "high_agreement_threshold": high_agreement,
     }
+    gold = [bool(row.get("gold")) for row in rows]
+    if any(gold):
+        # Judged on the validation split and on gold pairs together; each part's own accuracy too.
+        for name, wanted in (("gold", True), ("validation", False)):
+            picked = [i for i, g in enumerate(gold) if g == wanted]
+            metrics[f"{name}_n"] = len(picked)
+            metrics[f"{name}_accuracy"] = (
+                pairwise_accuracy([chosen_scores[i] for i in picked], [rejected_scores[i] for i in picked])
+                if picked
+                else float("nan")
+            )
     if outcomes:
         metrics["outcomes"] = [_outcome(c, r) for c, r in zip(chosen_scores, rejected_scores, strict=True)]
     return metrics
@@ -195,21 +206,24 @@ def reward_metrics(
 
 def evaluate_reward(
     model_dir: Path,
-    preference_jsonl: Path,
+    preference_jsonl: Path | Sequence[Path],
     high_agreement: float = 0.8,
     *,
     batch_size: int = 16,
     outcomes: bool = False,
 ) -> dict[str, Any]:
-    """Score every pair of a preference export with the reward model in `model_dir`.
+    """Score every pair of a preference export (or of several, taken together) with the reward
+    model in `model_dir`.
 
     Returns n, accuracy, mean_margin, ece, length_baseline_accuracy, high_agreement_accuracy
-    (NaN when no pair reaches the threshold) and high_agreement_n.
+    (NaN when no pair reaches the threshold) and high_agreement_n; with gold rows among them,
+    gold_n, gold_accuracy, validation_n and validation_accuracy as well.
     """
     from training.runtime import read_jsonl
     from training.serving import RewardModel
 
-    rows = read_jsonl(Path(preference_jsonl))
+    paths = [preference_jsonl] if isinstance(preference_jsonl, str | Path) else list(preference_jsonl)
+    rows = [row for path in paths for row in read_jsonl(Path(path))]
     model = RewardModel.load(Path(model_dir))
     # One call for both sides, so that score_pairs batches similar lengths across all of them.
     scores = model.score_pairs(

@@ -113,5 +113,12 @@ class GateSettings(models.Model):
     reward_min_gain_points = models.FloatField(
         default=1.0, help_text="Accuracy points over the deployed model (the margin rule)."
     )
+    reward_use_gold = models.BooleanField(
+        default=True,
+        help_text=(
+            "Judge reward models on the project's gold comparisons as well as the validation split: "
+            "their answers are known and no model trains on them."
+        ),
+    )
     policy_min_ci_low = models.FloatField(default=0.5, help_text="Win-rate CI lower bound must exceed this.")
     policy_eval_prompts = models.PositiveIntegerField(default=32)

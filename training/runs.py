@@ -28,14 +28,18 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _held_out(data_dir: Path, kind: str) -> tuple[Path, str]:
-    """The split to judge on. Without a validation split (a tiny project) the gate cannot be
-    fair, and the metrics say so: `evaluated_on` is "train" and the gate refuses a rematch."""
+def _held_out(data_dir: Path, kind: str, *, gold: bool = False) -> tuple[list[Path], str]:
+    """The pairs to judge on: the validation split, and for a reward model with `gold` the
+    snapshot's gold pairs beside it. Without either (a tiny project) the gate cannot be fair,
+    and the metrics say so: `evaluated_on` is "train" and the gate refuses a rematch."""
     name = "preferences" if kind == ModelKind.REWARD else "sft"
-    validation = data_dir / f"{name}_validation.jsonl"
-    if _rows(validation):
-        return validation, "validation"
-    return data_dir / f"{name}_train.jsonl", "train"
+    parts = {"validation": data_dir / f"{name}_validation.jsonl"}
+    if gold and kind == ModelKind.REWARD:
+        parts["gold"] = data_dir / "preferences_gold.jsonl"
+    found = {split: path for split, path in parts.items() if _rows(path)}
+    if found:
+        return list(found.values()), "+".join(found)
+    return [data_dir / f"{name}_train.jsonl"], "train"
 
 
 def version_train(*, version_id: int) -> GateDecision | None:
@@ -82,7 +86,9 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
         services.version_progress(version_id=version.pk, progress=services.json_safe(progress))
 
     started = time.monotonic()
-    held_out, split = _held_out(data_dir, version.kind)
+    gate = services.gate_settings(project=version.project)
+    held_out_files, split = _held_out(data_dir, version.kind, gold=gate.reward_use_gold)
+    held_out = held_out_files[0]
     metrics: dict[str, Any] = {"evaluated_on": split, "against_number": deployed.number if deployed else None}
     if version.kind == ModelKind.REWARD:
         from training.reward import train_reward
@@ -92,12 +98,12 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
             on_progress=on_progress,
             progress_interval_seconds=PROGRESS_INTERVAL_SECONDS,
         )
-        metrics.update(evaluate_reward(result.output_dir, held_out, outcomes=True))
+        metrics.update(evaluate_reward(result.output_dir, held_out_files, outcomes=True))
         outcomes = metrics.pop("outcomes")
         if deployed is not None:
             # The deployed model is judged on the very same pairs: that is the comparison. Pair by
             # pair, too, for the gate's sign test (see gate_evaluate).
-            against = evaluate_reward(Path(deployed.artifact_path), held_out, outcomes=True)
+            against = evaluate_reward(Path(deployed.artifact_path), held_out_files, outcomes=True)
             better, worse = discordant_pairs(outcomes, against.pop("outcomes"))
             metrics["deployed"] = services.json_safe(against)
             metrics["paired"] = {"new_only_right": better, "deployed_only_right": worse}
@@ -111,7 +117,7 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
         )
         reward = services.active_deployment(project=version.project_id, kind=ModelKind.REWARD)
         prompts = [row["messages"][0]["content"] for row in _rows(held_out)]
-        prompts = prompts[: services.gate_settings(project=version.project).policy_eval_prompts]
+        prompts = prompts[: gate.policy_eval_prompts]
         if reward is not None and deployed is not None and prompts:
             evaluation = evaluate_policy(
                 result.output_dir,

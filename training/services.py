@@ -199,6 +199,14 @@ def gate_evaluate(
                 "needed": needed,
                 "length_baseline_accuracy": baseline,
             }
+        if "gold_n" in metrics:
+            # What the pairs were, and each part's accuracy, so a reader can see what decided it.
+            numbers["evaluated_on"] = metrics.get("evaluated_on")
+            for part in ("gold", "validation"):
+                numbers[f"{part}_n"] = metrics[f"{part}_n"]
+                numbers[f"{part}_accuracy"] = metrics[f"{part}_accuracy"]
+                if against_metrics is not None and f"{part}_accuracy" in against_metrics:
+                    numbers[f"deployed_{part}_accuracy"] = against_metrics[f"{part}_accuracy"]
     else:
         ci_low = metrics.get("win_rate_ci_low")
         if against is None or ci_low is None:
@@ -216,7 +224,7 @@ def gate_evaluate(
                 "validation_loss": metrics.get("validation_loss"),
             }
     return GateDecision.objects.create(
-        version=version, against=against, passed=passed, rule=rule, numbers=numbers
+        version=version, against=against, passed=passed, rule=rule, numbers=json_safe(numbers)
     )
 
 

@@ -283,6 +283,8 @@ class SimulationConfig:
     # accuracy points (None: the project's defaults).
     gate_rule: str | None = None
     gate_margin: float | None = None
+    # Whether the gate also judges on the project's gold pairs (None: the project's default, on).
+    gate_gold: bool | None = None
     reward_config: dict[str, Any] = field(default_factory=lambda: dict(REWARD_CONFIG))
     reward_base: str = "tiny"  # which of REWARD_BASES the encoder is: a record, not a switch
     preference: HiddenPreference = field(default_factory=HiddenPreference)
@@ -413,7 +415,7 @@ def _setup(config: SimulationConfig, encoder: Path) -> _World:
     curation_cfg = curation_settings(project=project)
     curation_cfg.validation_percent = config.validation_percent
     curation_cfg.save()
-    if config.gate_rule is not None or config.gate_margin is not None:
+    if config.gate_rule is not None or config.gate_margin is not None or config.gate_gold is not None:
         from training.services import gate_settings
 
         gate_cfg = gate_settings(project=project)
@@ -421,6 +423,8 @@ def _setup(config: SimulationConfig, encoder: Path) -> _World:
         gate_cfg.reward_min_gain_points = (
             config.gate_margin if config.gate_margin is not None else gate_cfg.reward_min_gain_points
         )
+        if config.gate_gold is not None:
+            gate_cfg.reward_use_gold = config.gate_gold
         gate_cfg.save()
 
     users: dict[int, tuple[User, Annotator]] = {}

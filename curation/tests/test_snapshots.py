@@ -98,6 +98,41 @@ def test_it_carries_a_pairs_training_weight_only_where_it_is_not_one(project, ca
     assert "weight" not in rows[f"task-{plain.pk}"]
 
 
+def test_it_holds_gold_pairs_apart_for_the_gate_and_never_trains_on_them(project, carol):
+    cfg = services.curation_settings(project=project)
+    cfg.validation_percent = 0  # every prompt with kept data lands in the training split
+    cfg.save()
+    taught = add_prompt(project, "What should I pack for a two day hike in the Scottish highlands?")
+    good = make_response(taught, "Layers, a waterproof jacket, a map and compass, food and a head torch.")
+    bad = make_response(taught, "Just bring your phone, you will be fine without anything else at all.")
+    judge(make_task(project, prompt=taught, response_a=good, response_b=bad), carol, "a")
+    # A gold pair on a prompt the model trains on says little about unseen prompts: left out.
+    make_task(project, prompt=taught, response_a=bad, response_b=good, is_gold=True, gold_answer="b")
+    unseen = add_prompt(project, "Name one thing to check before you sign a flat rental contract.")
+    right = make_response(unseen, "Who pays for repairs, and how much notice either side must give to leave.")
+    wrong = make_response(unseen, "Nothing, contracts are all the same and nobody ever reads them anyway.")
+    gold = make_task(
+        project, prompt=unseen, response_a=right, response_b=wrong, is_gold=True, gold_answer="a"
+    )
+    judge(gold, carol, "b")  # a gold judgment tests the annotator; it is not a preference
+    curate(project)
+    snapshot = snapshots.snapshot_create(project=project, actor=carol)
+    directory = Path(snapshot.directory)
+    rows = [json.loads(line) for line in (directory / "preferences_gold.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["chosen"][:3], r["rejected"][:3], r["gold"]) for r in rows] == [
+        (f"task-{gold.pk}", "Who", "Not", True)
+    ]
+    trained = [
+        json.loads(line)["id"]
+        for name in ("preferences_train.jsonl", "preferences_validation.jsonl")
+        for line in (directory / name).read_text().splitlines()
+    ]
+    assert f"task-{gold.pk}" not in trained and len(trained) == 1
+    assert snapshot.manifest["gold_tasks"] == [gold.pk] and snapshot.counts["preferences_gold"] == 1
+    assert gold.pk not in snapshot.manifest["tasks"]
+    assert snapshots.snapshot_verify(snapshot=snapshot) == []
+
+
 def test_it_redacts_pii_in_exports(project, carol):
     prompt = add_prompt(project, "Draft a short reply to a customer asking for a refund of their order.")
     add_demo(prompt, "Hi, we have refunded your order. Questions? Write to help.desk@example.com any time.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,54 @@ def test_it_trains_gates_and_deploys_both_models(project, snapshot, tiny_encoder
     count = h2h.count()
     runs.version_train(version_id=second.pk)
     assert h2h.count() == count
+
+
+def _write(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_the_reward_gate_judges_on_gold_pairs_beside_the_validation_split(
+    project, tiny_encoder, snapshot_dir, tmp_path
+):
+    from training.evaluate import evaluate_reward
+
+    data = Path(shutil.copytree(snapshot_dir, tmp_path / "snapshot"))
+    lines = (data / "preferences_validation.jsonl").read_text().splitlines()
+    validation = [json.loads(line) for line in lines]
+    nv = len(validation)
+    # Ten validation pairs with the answer the other way round, as gold: the model gets exactly
+    # as many of them wrong as it gets the originals right.
+    flipped = [
+        {**row, "chosen": row["rejected"], "rejected": row["chosen"], "id": f"gold-{i}", "gold": True}
+        for i, row in enumerate(validation[:10])
+    ]
+    _write(data / "preferences_gold.jsonl", flipped)
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, manifest={}, content_hash="0" * 64, directory=str(data)
+    )
+    reward = version(project, snapshot, ModelKind.REWARD, tiny_encoder)
+    decision = runs.version_train(version_id=reward.pk)
+    reward.refresh_from_db()
+    metrics = reward.metrics
+    assert metrics["evaluated_on"] == "validation+gold"
+    assert (metrics["n"], metrics["gold_n"], metrics["validation_n"]) == (nv + 10, 10, nv)
+    originals = evaluate_reward(Path(reward.artifact_path), _write(tmp_path / "ten.jsonl", validation[:10]))
+    assert metrics["gold_accuracy"] == pytest.approx(1 - originals["accuracy"])
+    both = (metrics["validation_accuracy"] * nv + metrics["gold_accuracy"] * 10) / (nv + 10)
+    assert metrics["accuracy"] == pytest.approx(both)
+    assert decision is not None
+    assert decision.numbers["gold_accuracy"] == pytest.approx(metrics["gold_accuracy"])
+
+    # Switched off per project, the gate is back to the validation split alone.
+    gate = services.gate_settings(project=project)
+    gate.reward_use_gold = False
+    gate.save()
+    again = version(project, snapshot, ModelKind.REWARD, tiny_encoder, seed=1)
+    runs.version_train(version_id=again.pk)
+    again.refresh_from_db()
+    assert again.metrics["evaluated_on"] == "validation" and "gold_n" not in again.metrics
+    assert again.metrics["n"] == nv
 
 
 def test_it_marks_a_crashed_run_failed_and_keeps_the_deployed_model(

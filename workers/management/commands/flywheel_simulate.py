@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 from pathlib import Path
@@ -78,6 +79,12 @@ class Command(BaseCommand):
             default=None,
             help="the margin rule's accuracy points over the deployed model (default: the project's)",
         )
+        parser.add_argument(
+            "--gate-gold",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="judge reward models on the gold pairs too (default: the project's, on)",
+        )
         parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot (PNG) here")
         parser.add_argument("--json", type=Path, default=None, help="write every round's record here")
         parser.add_argument(
@@ -125,6 +132,7 @@ class Command(BaseCommand):
             warm_start=options["warm_start"],
             gate_rule=options["gate_rule"],
             gate_margin=options["gate_margin"],
+            gate_gold=options["gate_gold"],
             explore=options["explore"],
             random_validation=not options["policy_validation"],
             reward_config={
