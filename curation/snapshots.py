@@ -199,7 +199,10 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
             )
             items.append((split, task.prompt_id, chosen.pk, None, []))
 
-    gold = _gold_preferences(project, train_prompts={i[1] for i in items if i[0] == SnapshotItem.Split.TRAIN})
+    train_prompts = {i[1] for i in items if i[0] == SnapshotItem.Split.TRAIN}
+    gold = _gold_preferences(
+        project, train_groups={_group_hash(kept_prompts[pid]) for pid in train_prompts if pid in kept_prompts}
+    )
 
     with transaction.atomic():
         # Lock the project's snapshot numbering so two curators creating at once get v1 and v2.
@@ -269,20 +272,29 @@ def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> 
     return snapshot
 
 
-def _gold_preferences(project: Project, *, train_prompts: set[int]) -> list[dict[str, Any]]:
+def _gold_preferences(project: Project, *, train_groups: set[str]) -> list[dict[str, Any]]:
     """The project's gold comparisons as preference pairs, for the reward gate to judge on beside
     the validation split. Their answers are known rather than voted, and no snapshot trains on a
-    gold task (its judgments test the annotators). A gold pair whose prompt the training split
-    holds is left out, as a validation prompt's pairs would be: the model has learned that prompt.
-    Curation does not filter them: an admin wrote the answer, and the pair is only ever scored."""
+    gold task (its judgments test the annotators). A gold pair whose prompt, or a near duplicate
+    of it, the training split holds is left out, as a validation prompt's cluster would be.
+    Curation does not filter them otherwise: an admin wrote the answer, and the pair is only ever
+    scored."""
     rows = []
-    tasks = (
+    tasks = list(
         ComparisonTask.objects.filter(project=project, is_gold=True, gold_answer__in=(Choice.A, Choice.B))
-        .exclude(prompt_id__in=train_prompts)
         .select_related("prompt", "response_a", "response_b")
         .order_by("id")
     )
+    decisions = {
+        d.prompt_id: d
+        for d in CurationDecision.objects.filter(
+            project=project, kind=ItemKind.PROMPT, prompt_id__in={t.prompt_id for t in tasks}
+        ).select_related("cluster_representative")
+    }
     for task in tasks:
+        decision = decisions.get(task.prompt_id)
+        if decision is not None and _group_hash(decision) in train_groups:
+            continue
         chosen, rejected = (
             (task.response_a, task.response_b)
             if task.gold_answer == Choice.A

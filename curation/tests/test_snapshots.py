@@ -106,8 +106,19 @@ def test_it_holds_gold_pairs_apart_for_the_gate_and_never_trains_on_them(project
     good = make_response(taught, "Layers, a waterproof jacket, a map and compass, food and a head torch.")
     bad = make_response(taught, "Just bring your phone, you will be fine without anything else at all.")
     judge(make_task(project, prompt=taught, response_a=good, response_b=bad), carol, "a")
-    # A gold pair on a prompt the model trains on says little about unseen prompts: left out.
+    # A gold pair on a prompt the model trains on, or on a near duplicate of one, says little
+    # about unseen prompts: left out.
     make_task(project, prompt=taught, response_a=bad, response_b=good, is_gold=True, gold_answer="b")
+    add_demo(add_prompt(project, paragraph(7)), "A careful, complete answer about the topic, step by step.")
+    twin = add_prompt(project, variant(paragraph(7), 8))
+    make_task(
+        project,
+        prompt=twin,
+        response_a=make_response(twin, "A careful answer that walks through the topic with one example."),
+        response_b=make_response(twin, "No idea, sorry, look it up somewhere else on the internet."),
+        is_gold=True,
+        gold_answer="a",
+    )
     unseen = add_prompt(project, "Name one thing to check before you sign a flat rental contract.")
     right = make_response(unseen, "Who pays for repairs, and how much notice either side must give to leave.")
     wrong = make_response(unseen, "Nothing, contracts are all the same and nobody ever reads them anyway.")
