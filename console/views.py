@@ -33,6 +33,8 @@ from workers.models import PipelineRun
 curator = role_required(*CURATORS)
 admin_only = role_required(Role.ADMIN)
 
+# What may be downloaded at all. The snapshots page links the files each snapshot's manifest
+# holds: older snapshots lack newer exports (preferences_gold.jsonl).
 DOWNLOADABLE = (*curation_snapshots.EXPORT_FILES, "manifest.json")
 
 
@@ -577,7 +579,6 @@ def _snapshots_page(request: HttpRequest, project: Project, status: int = 200, *
         status=status,
         page=page,
         all_snapshots=selectors.snapshots_for(project=project).values_list("id", "version")[:200],
-        files=DOWNLOADABLE,
         pending=selectors.curation_progress(project=project).pending,
         **extra,
     )

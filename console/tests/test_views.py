@@ -196,6 +196,27 @@ def test_it_streams_snapshot_files_and_only_from_the_snapshot_folder(world, proj
     )
 
 
+def test_the_snapshot_page_links_only_the_files_a_snapshot_has(world, project, carol, tmp_path):
+    # A snapshot from before the gold export has no preferences_gold.jsonl: no dead link to it.
+    older = Snapshot.objects.create(
+        project=project,
+        version=98,
+        manifest={"files": {"sft_train.jsonl": "0" * 64}},
+        content_hash="y",
+        directory=str(tmp_path),
+        counts={},
+    )
+    page = client(carol).get(reverse("console-snapshots", args=[project.pk])).content.decode()
+    links = {
+        name: reverse("console-snapshot-file", args=[project.pk, older.pk, name])
+        for name in ("sft_train.jsonl", "manifest.json", "preferences_gold.jsonl")
+    }
+    assert links["sft_train.jsonl"] in page and links["manifest.json"] in page
+    assert links["preferences_gold.jsonl"] not in page
+    new = world["snapshot"]
+    assert reverse("console-snapshot-file", args=[project.pk, new.pk, "preferences_gold.jsonl"]) in page
+
+
 def test_it_applies_only_the_values_that_were_previewed(world, project, carol):
     c = client(carol)
     values = {"near_dup_threshold": "0.8", "prompt.min_words": "4"}
