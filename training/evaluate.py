@@ -194,10 +194,8 @@ def reward_metrics(
         for name, wanted in (("gold", True), ("validation", False)):
             picked = [i for i, g in enumerate(gold) if g == wanted]
             metrics[f"{name}_n"] = len(picked)
-            metrics[f"{name}_accuracy"] = (
-                pairwise_accuracy([chosen_scores[i] for i in picked], [rejected_scores[i] for i in picked])
-                if picked
-                else float("nan")
+            metrics[f"{name}_accuracy"] = pairwise_accuracy(  # NaN for a part with no pairs
+                [chosen_scores[i] for i in picked], [rejected_scores[i] for i in picked]
             )
     if outcomes:
         metrics["outcomes"] = [_outcome(c, r) for c, r in zip(chosen_scores, rejected_scores, strict=True)]
