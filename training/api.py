@@ -31,6 +31,7 @@ class VersionOutputSerializer(serializers.ModelSerializer):
             "kind",
             "number",
             "base",
+            "parent",
             "status",
             "snapshot",
             "snapshot_version",

@@ -28,6 +28,15 @@ class ModelVersion(models.Model):
     kind = models.CharField(max_length=16, choices=ModelKind.choices)
     number = models.PositiveIntegerField()
     base = models.CharField(max_length=500, help_text="The base model folder or name it was trained from.")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The version whose weights training continued from (warm start); blank when it "
+        "started from the base. Its data is part of this version's lineage.",
+    )
     snapshot = models.ForeignKey(
         Snapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions"
     )

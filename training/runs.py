@@ -13,7 +13,9 @@ from django.conf import settings
 from django.db import transaction
 
 from feedback.models import ComparisonTask, Response, ResponseSource
+from flywheel.errors import InvalidInput
 from training import services
+from training.artifacts import verify_folder
 from training.models import GateDecision, ModelKind, ModelVersion, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ def version_train(*, version_id: int) -> GateDecision | None:
     """Train, evaluate and gate one version. Safe to call again after a crash: a version that
     is already evaluated only re-runs the gate; one left in `training` resumes from its last
     checkpoint; a finished one is left alone."""
-    version = ModelVersion.objects.select_related("snapshot", "project").get(pk=version_id)
+    version = ModelVersion.objects.select_related("snapshot", "project", "parent").get(pk=version_id)
     if version.status in (VersionStatus.PROMOTED, VersionStatus.REJECTED, VersionStatus.RETIRED):
         return version.gate_decisions.first()
     if version.status == VersionStatus.FAILED:
@@ -85,6 +87,11 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
     def on_progress(progress: dict[str, Any]) -> None:
         services.version_progress(version_id=version.pk, progress=services.json_safe(progress))
 
+    if version.parent is not None:
+        # Warm start: continue only from the exact weights that were registered.
+        problem = verify_folder(base, version.parent.artifact_sha256)
+        if problem:
+            raise InvalidInput(f"cannot continue from {version.parent}: {problem}", field="parent")
     started = time.monotonic()
     gate = services.gate_settings(project=version.project)
     held_out_files, split = _held_out(data_dir, version.kind, gold=gate.reward_use_gold)

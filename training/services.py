@@ -57,20 +57,65 @@ def active_deployment(*, project: Project | int, kind: str) -> Deployment | None
 
 
 def model_version_create(
-    *, project: Project, kind: str, base: str, snapshot: Snapshot | None, config: dict[str, Any] | None = None
+    *,
+    project: Project,
+    kind: str,
+    base: str,
+    snapshot: Snapshot | None,
+    config: dict[str, Any] | None = None,
+    parent: ModelVersion | None = None,
 ) -> ModelVersion:
+    """A queued version. With `parent` it continues from that version's weights (warm start): its
+    base is the parent's artifact, and the parent's data joins its lineage."""
     if kind not in ModelKind.values:
         raise InvalidInput(f"kind must be one of {', '.join(ModelKind.values)}", field="kind")
     if snapshot is not None and snapshot.project_id != project.pk:
         raise InvalidInput("The snapshot belongs to another project", field="snapshot")
+    if parent is not None:
+        if parent.project_id != project.pk or parent.kind != kind:
+            raise InvalidInput(
+                f"A {kind} version can only continue from a {kind} version of its project", field="parent"
+            )
+        if not parent.artifact_path or not parent.artifact_sha256:
+            raise InvalidInput(f"{parent} has no finished artifact to continue from", field="parent")
+        base = parent.artifact_path
     with transaction.atomic():
         Project.objects.select_for_update().get(pk=project.pk)
         number = (
             ModelVersion.objects.filter(project=project, kind=kind).aggregate(n=Max("number"))["n"] or 0
         ) + 1
         return ModelVersion.objects.create(
-            project=project, kind=kind, number=number, base=base, snapshot=snapshot, config=config or {}
+            project=project,
+            kind=kind,
+            number=number,
+            base=base,
+            snapshot=snapshot,
+            config=config or {},
+            parent=parent,
         )
+
+
+def version_ancestors(version: ModelVersion) -> list[ModelVersion]:
+    """The versions whose weights a version continued from, nearest first (one query)."""
+    if version.parent_id is None:
+        return []
+    line = {
+        v.pk: v
+        for v in ModelVersion.objects.filter(project_id=version.project_id, kind=version.kind).only(
+            "id", "project_id", "kind", "number", "parent_id", "snapshot_id", "base"
+        )
+    }
+    found: list[ModelVersion] = []
+    while version.parent_id is not None and version.parent_id in line:
+        version = line[version.parent_id]
+        found.append(version)
+    return found
+
+
+def version_root_base(version: ModelVersion) -> str:
+    """The base the chain of warm starts behind a version began from."""
+    chain = version_ancestors(version)
+    return (chain[-1] if chain else version).base
 
 
 def model_version_register(

@@ -54,6 +54,16 @@ class PipelineSettings(models.Model):
     policy_base = models.CharField(
         max_length=500, blank=True, default="", help_text="Blank: the default base."
     )
+    reward_warm_start = models.BooleanField(
+        default=False,
+        help_text="Train each reward model from the deployed one's weights instead of the base. "
+        "Taken only while the deployed model descends from the configured base.",
+    )
+    policy_warm_start = models.BooleanField(
+        default=False,
+        help_text="Train each instruction model from the deployed one's weights instead of the base. "
+        "Taken only while the deployed model descends from the configured base.",
+    )
     reward_config = models.JSONField(default=dict, blank=True)
     policy_config = models.JSONField(default=dict, blank=True)
     generation_max_new_tokens = models.PositiveIntegerField(default=128)

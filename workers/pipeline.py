@@ -13,20 +13,23 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from curation.models import CurationDecision, ItemKind, Status
+from curation.models import CurationDecision, ItemKind, Snapshot, Status
 from feedback.models import ComparisonTask, Judgment, Project, Response, ResponseSource
 from flywheel.errors import Conflict
 from flywheel.models import User
 from flywheel.services import audit_record
 from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, PipelineSettings, RunStatus, SelectionPolicy
 from workers.selection import Candidate, select_tasks
+
+if TYPE_CHECKING:
+    from training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +222,7 @@ def step_snapshot(*, run: PipelineRun) -> str:
 
 def step_train(*, run: PipelineRun, kind: str) -> tuple[str, str]:
     """Returns (status, note). Skips a kind with no training data in the snapshot."""
-    from training import runs, services
+    from training import runs
     from training.models import ModelVersion, VersionStatus
 
     assert run.snapshot is not None
@@ -230,12 +233,7 @@ def step_train(*, run: PipelineRun, kind: str) -> tuple[str, str]:
     field = f"{kind}_version"
     version = getattr(run, field)
     if version is None:
-        cfg = pipeline_settings(project=run.project)
-        base = (cfg.reward_base if kind == "reward" else cfg.policy_base) or runs.default_base(kind)
-        config = cfg.reward_config if kind == "reward" else cfg.policy_config
-        version = services.model_version_create(
-            project=run.project, kind=kind, base=base, snapshot=run.snapshot, config=dict(config)
-        )
+        version = next_version_create(project=run.project, kind=kind, snapshot=run.snapshot)
         PipelineRun.objects.filter(pk=run.pk).update(**{field: version})
     decision = runs.version_train(version_id=version.pk)
     version = ModelVersion.objects.get(pk=version.pk)
@@ -243,6 +241,26 @@ def step_train(*, run: PipelineRun, kind: str) -> tuple[str, str]:
         raise RuntimeError(f"{version} failed: {version.error.splitlines()[0] if version.error else ''}")
     verdict = "promoted" if decision and decision.passed else "not promoted by the gate"
     return "done", f"{version}: {verdict} ({decision.rule if decision else 'no gate decision'})"
+
+
+def next_version_create(*, project: Project, kind: str, snapshot: Snapshot) -> ModelVersion:
+    """The next version of a kind, as the project's pipeline settings say: from the configured
+    base, or under warm start from the deployed version's weights. Warm start is skipped while
+    nothing is deployed, and when the deployed model does not descend from the configured base
+    (the base was changed: start the new line from it)."""
+    from training import runs, services
+
+    cfg = pipeline_settings(project=project)
+    base = (cfg.reward_base if kind == "reward" else cfg.policy_base) or runs.default_base(kind)
+    config = cfg.reward_config if kind == "reward" else cfg.policy_config
+    warm = cfg.reward_warm_start if kind == "reward" else cfg.policy_warm_start
+    deployed = services.active_deployment(project=project, kind=kind) if warm else None
+    parent = None
+    if deployed is not None and services.version_root_base(deployed.version) == base:
+        parent = deployed.version
+    return services.model_version_create(
+        project=project, kind=kind, base=base, snapshot=snapshot, config=dict(config), parent=parent
+    )
 
 
 def step_generate(*, run: PipelineRun) -> str:

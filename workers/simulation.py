@@ -73,7 +73,7 @@ from flywheel.errors import Conflict
 from flywheel.models import Role, User
 from flywheel.services import user_ensure
 from training.config import RewardTrainConfig
-from workers.pipeline import pipeline_settings, with_embeddings
+from workers.pipeline import next_version_create, pipeline_settings, with_embeddings
 from workers.selection import EXPLORE_SHARE, Candidate, Doubt, preference_probability, select_tasks
 
 logger = logging.getLogger(__name__)
@@ -409,7 +409,8 @@ def _setup(config: SimulationConfig, encoder: Path) -> _World:
     cfg = pipeline_settings(project=project)
     cfg.selection_policy = "uncertainty" if config.selection == ORACLE else config.selection
     cfg.reward_base = str(encoder)
-    cfg.reward_config = dict(config.reward_config)
+    cfg.reward_config = {**config.reward_config, "seed": config.seed}
+    cfg.reward_warm_start = config.warm_start
     cfg.save()
     # A held-out split big enough for the gate to compare two models on (as the demo does).
     curation_cfg = curation_settings(project=project)
@@ -583,15 +584,9 @@ def _retrain(world: _World, number: int) -> tuple[Any, Any, int]:
     pairs = int(snapshot.counts.get("preferences_train", 0)) + int(
         snapshot.counts.get("preferences_validation", 0)
     )
-    base = str(world.encoder)
-    deployed = services.active_deployment(project=world.project, kind=ModelKind.REWARD)
-    if world.config.warm_start and deployed is not None:
-        # Continue from the serving model instead of the untrained encoder.
-        base = deployed.version.artifact_path
-    config = {**world.config.reward_config, "seed": world.config.seed}
-    version = services.model_version_create(
-        project=world.project, kind=ModelKind.REWARD, base=base, snapshot=snapshot, config=config
-    )
+    # As step_train: the base, the config and warm start (continue from the serving model) are
+    # the project's pipeline settings, set when the world was made.
+    version = next_version_create(project=world.project, kind=ModelKind.REWARD, snapshot=snapshot)
     if not snapshot.counts.get("preferences_train"):
         services.version_fail(version_id=version.pk, error="the snapshot has no preference pairs to train on")
         version.refresh_from_db()

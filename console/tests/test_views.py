@@ -217,6 +217,17 @@ def test_the_snapshot_page_links_only_the_files_a_snapshot_has(world, project, c
     assert reverse("console-snapshot-file", args=[project.pk, new.pk, "preferences_gold.jsonl"]) in page
 
 
+def test_the_models_page_says_which_version_a_model_continued_from(project, carol, tmp_path):
+    v1, v2 = promoted_reward_models(project, tmp_path)
+    ModelVersion.objects.filter(pk=v2.pk).update(parent=v1)
+    page = client(carol).get(reverse("console-models", args=[project.pk]))
+    assert page.status_code == 200
+    rows = page.content.decode().split('data-version="')
+    (second,) = [row for row in rows if row.startswith("2")]
+    (first,) = [row for row in rows if row.startswith("1")]
+    assert "continued from v1" in second and "continued from" not in first
+
+
 def test_it_applies_only_the_values_that_were_previewed(world, project, carol):
     c = client(carol)
     values = {"near_dup_threshold": "0.8", "prompt.min_words": "4"}

@@ -13,7 +13,7 @@ from django.urls import reverse
 from curation.models import Snapshot, SnapshotItem
 from feedback.models import Judgment
 from feedback.tests.factories import make_project, make_task, make_user
-from flywheel.errors import Conflict
+from flywheel.errors import Conflict, InvalidInput
 from flywheel.models import AuditLog, Role
 from training import selectors, services
 from training.models import (
@@ -237,6 +237,63 @@ def test_it_traces_lineage_both_ways(project, tmp_path):
     assert lineage["tasks"] == [task.pk]
     assert list(selectors.models_trained_on_judgment(judgment=judgment)) == [version]
     assert list(selectors.models_trained_on_judgment(judgment=other)) == []
+
+
+def test_a_warm_started_version_carries_its_ancestors_data_in_its_lineage(project, tmp_path):
+    alice = make_user("alice")
+    first_task, second_task = make_task(project), make_task(project)
+    early = Judgment.objects.create(task=first_task, annotator=alice, choice="a")
+    late = Judgment.objects.create(task=second_task, annotator=alice, choice="b")
+    snapshots = []
+    for number, (task, judgment) in enumerate([(first_task, early), (second_task, late)], start=1):
+        snapshot = Snapshot.objects.create(
+            project=project,
+            version=number,
+            manifest={},
+            content_hash=str(number) * 64,
+            directory=str(tmp_path),
+        )
+        # A curator removed the early judgment before the second snapshot: only the first holds it.
+        item = SnapshotItem.objects.create(snapshot=snapshot, split="train", prompt=task.prompt, task=task)
+        item.judgments.add(judgment)
+        snapshots.append(snapshot)
+    parent = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7}, snapshot=snapshots[0])
+    child = services.model_version_create(
+        project=project, kind=ModelKind.REWARD, base="ignored", snapshot=snapshots[1], parent=parent
+    )
+    grandchild = services.model_version_create(
+        project=project, kind=ModelKind.REWARD, base="ignored", snapshot=snapshots[1], parent=parent
+    )
+    ModelVersion.objects.filter(pk=grandchild.pk).update(parent=child)
+    grandchild.refresh_from_db()
+    assert child.base == parent.artifact_path  # it trains from the parent's weights
+    assert services.version_root_base(grandchild) == "tiny"
+    lineage = selectors.version_lineage(version=grandchild)
+    assert lineage["parent"] == child.pk and lineage["ancestors"] == [child.pk, parent.pk]
+    assert lineage["snapshot"] == snapshots[1].pk
+    assert lineage["snapshots"] == [snapshots[0].pk, snapshots[1].pk]
+    assert lineage["judgments"] == sorted([early.pk, late.pk])
+    assert lineage["tasks"] == sorted([first_task.pk, second_task.pk])
+    # Both ways: the removed judgment still reached every descendant of the model that learned it.
+    assert list(selectors.models_trained_on_judgment(judgment=early)) == [parent, child, grandchild]
+    assert list(selectors.models_trained_on_judgment(judgment=late)) == [child, grandchild]
+    assert selectors.version_lineage(version=parent)["judgments"] == [early.pk]
+
+
+def test_a_version_continues_only_from_a_finished_version_of_its_kind_and_project(project, tmp_path):
+    reward = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7})
+    queued = services.model_version_create(project=project, kind=ModelKind.REWARD, base="tiny", snapshot=None)
+    elsewhere = make_project(name="elsewhere")
+    attempts = [
+        dict(project=project, kind=ModelKind.POLICY, parent=reward),
+        dict(project=elsewhere, kind=ModelKind.REWARD, parent=reward),
+        dict(project=project, kind=ModelKind.REWARD, parent=queued),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidInput) as caught:
+            services.model_version_create(base="tiny", snapshot=None, **attempt)
+        assert caught.value.field == "parent"
+    assert ModelVersion.objects.filter(parent__isnull=False).count() == 0
 
 
 def test_an_admin_switches_the_reward_gate_to_not_worse_in_the_django_admin(project, dave):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection, connections
@@ -12,7 +13,7 @@ from curation.models import Snapshot
 from curation.snapshots import validation_prompt_ids
 from feedback.models import ComparisonTask, Judgment, Prompt, PromptSource, ResponseSource
 from feedback.tests.factories import make_project, make_response, make_user
-from flywheel.errors import Conflict
+from flywheel.errors import Conflict, InvalidInput
 from training.models import ModelKind, VersionStatus
 from training.services import active_deployment
 from workers import pipeline
@@ -225,3 +226,79 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     note, made = pairs_queued(run)
     assert made and all(t.suggested_preference is not None and 0 <= t.priority <= 1 for t in made), note
     assert "committee" in note
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_warm_start_continues_from_the_deployed_version_and_only_from_its_exact_weights(
+    tiny_encoder, tiny_lm, settings, tmp_path
+):
+    import json
+    import shutil
+
+    from training import runs
+    from training.models import ModelVersion
+    from training.runtime import METADATA_FILE
+    from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
+
+    settings.MODEL_STORE = tmp_path / "models"
+    settings.EXPORT_DIR = tmp_path / "exports"
+    project = seed_project("warm")
+    cfg = pipeline.pipeline_settings(project=project)
+    cfg.reward_base, cfg.policy_base = str(tiny_encoder), str(tiny_lm)
+    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.reward_warm_start = cfg.policy_warm_start = True
+    cfg.save()
+
+    def trained(*kinds: str) -> PipelineRun:
+        run = PipelineRun.objects.create(
+            project=project, trigger="test", steps=[{"name": n, "status": "pending"} for n in pipeline.STEPS]
+        )
+        try:
+            pipeline.step_snapshot(run=run)
+            run.refresh_from_db()
+            for kind in kinds:
+                pipeline.step_train(run=run, kind=kind)
+        finally:
+            # One run at a time per project: this one is over, whatever happened.
+            PipelineRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+        run.refresh_from_db()
+        return run
+
+    # Nothing is deployed yet: the first versions start from the configured bases.
+    first = trained(ModelKind.REWARD, ModelKind.POLICY)
+    assert first.reward_version.parent is None and first.reward_version.base == str(tiny_encoder)
+    assert first.policy_version.parent is None and first.policy_version.base == str(tiny_lm)
+    deployed = {kind: active_deployment(project=project, kind=kind).version for kind in ModelKind.values}
+    assert deployed == {ModelKind.REWARD: first.reward_version, ModelKind.POLICY: first.policy_version}
+
+    # Then each kind continues from the deployed version's weights, and records which.
+    second = trained(ModelKind.REWARD, ModelKind.POLICY)
+    for version in (second.reward_version, second.policy_version):
+        parent = deployed[version.kind]
+        assert version.parent_id == parent.pk and version.base == parent.artifact_path
+        assert version.status in (VersionStatus.PROMOTED, VersionStatus.REJECTED), version.error
+        written = json.loads((Path(version.artifact_path) / METADATA_FILE).read_text())
+        assert written["base"] == parent.artifact_path
+
+    # A deployed artifact changed on disk since it was registered: nothing trains from it.
+    serving = active_deployment(project=project, kind=ModelKind.REWARD).version
+    weights = next(Path(serving.artifact_path).glob("*.safetensors"))
+    original = weights.read_bytes()
+    weights.write_bytes(original + b"tampered")
+    with pytest.raises(InvalidInput, match="checksum"):
+        trained(ModelKind.REWARD)
+    refused = ModelVersion.objects.filter(project=project, kind=ModelKind.REWARD).order_by("-number").first()
+    assert refused.parent_id == serving.pk and refused.status == VersionStatus.FAILED
+    assert f"cannot continue from {serving}" in refused.error and "checksum" in refused.error
+    weights.write_bytes(original)
+
+    # A new base starts a new line: the deployed model does not descend from it.
+    other_base = tmp_path / "other-encoder"
+    shutil.copytree(tiny_encoder, other_base)
+    cfg.reward_base = str(other_base)
+    cfg.save()
+    fresh = trained(ModelKind.REWARD)
+    assert fresh.reward_version.parent is None and fresh.reward_version.base == str(other_base)
+    assert fresh.reward_version.status in (VersionStatus.PROMOTED, VersionStatus.REJECTED)

@@ -7,6 +7,7 @@ import pytest
 
 from training.services import gate_settings
 from workers import simulation
+from workers.pipeline import pipeline_settings
 
 
 def test_it_scores_responses_by_the_hidden_rule():
@@ -73,6 +74,11 @@ def test_it_gives_the_project_the_gate_it_is_asked_for(tmp_path):
     world = simulation._setup(replace(config, gate_rule=None, gate_margin=None, label="default"), tmp_path)
     gate = gate_settings(project=world.project)
     assert (gate.reward_rule, gate.reward_min_gain_points) == ("margin", 1.0)
+    # Warm start and the training config are the project's pipeline settings, as step_train reads.
+    assert not pipeline_settings(project=world.project).reward_warm_start
+    world = simulation._setup(replace(config, warm_start=True, seed=7, label="warm"), tmp_path)
+    cfg = pipeline_settings(project=world.project)
+    assert cfg.reward_warm_start and cfg.reward_config == {**config.reward_config, "seed": 7}
 
 
 @pytest.mark.django_db
