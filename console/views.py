@@ -748,6 +748,8 @@ def pipeline(request: HttpRequest, project_id: int) -> HttpResponse:
         page=page,
         rows=rows,
         active=selectors.pipeline_run_active(project=project),
+        loop=workers_pipeline.pipeline_settings(project=project),
+        is_admin=current_user(request).role == Role.ADMIN,
     )
 
 

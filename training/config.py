@@ -107,3 +107,44 @@ class TrainResult:
         data = asdict(self)
         data["output_dir"] = str(self.output_dir)
         return data
+
+
+# The options a project's pipeline settings may pass to a training run (`reward_config` /
+# `policy_config`), with the types each accepts. Paths and resume behaviour belong to the run.
+TRAIN_OPTIONS: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "epochs": (int, float),
+    "batch_size": (int,),
+    "lr": (int, float, type(None)),
+    "max_steps": (int, type(None)),
+    "lora": (bool, type(None)),
+    "bf16": (bool,),
+    "max_length": (int,),
+    "save_steps": (int,),
+}
+
+
+def train_options_check(kind: Kind, options: Any) -> dict[str, Any]:
+    """The options, if a run of `kind` would accept every one; else ValueError saying which is
+    wrong. Unknown names are refused, not dropped: a misspelt "learning_rate" would otherwise
+    train at the default without a word."""
+    if not isinstance(options, dict):
+        raise ValueError("must be an object of training options")
+    unknown = sorted(set(options) - TRAIN_OPTIONS.keys())
+    if unknown:
+        raise ValueError(f"unknown option {', '.join(unknown)}; use {', '.join(TRAIN_OPTIONS)}")
+    for name, value in options.items():
+        allowed = TRAIN_OPTIONS[name]
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            raise ValueError(f"{name} has the wrong type ({type(value).__name__})")
+    numbers = {"epochs": options.get("epochs", 1.0), "max_length": options.get("max_length", 512)}
+    if numbers["epochs"] <= 0:
+        raise ValueError("epochs must be above 0")
+    if numbers["max_length"] < 8:
+        raise ValueError("max_length must be at least 8")
+    lr = options.get("lr")
+    if lr is not None and not 0 < lr < 1:
+        raise ValueError("lr must be between 0 and 1")
+    config_class = RewardTrainConfig if kind == "reward" else SFTTrainConfig
+    config_class(data_dir=Path("."), base=Path("."), out=Path("."), **options)  # its own checks
+    return dict(options)

@@ -16,6 +16,7 @@ from feedback.models import ComparisonTask, Response, ResponseSource
 from flywheel.errors import InvalidInput
 from training import services
 from training.artifacts import verify_folder
+from training.config import TRAIN_OPTIONS
 from training.models import GateDecision, ModelKind, ModelVersion, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
     services.version_evaluated(version_id=version.pk, folder=result.output_dir, metrics=metrics)
 
 
-_TRAIN_KEYS = {"seed", "epochs", "batch_size", "lr", "max_steps", "lora", "bf16", "max_length", "save_steps"}
+_TRAIN_KEYS = set(TRAIN_OPTIONS)
 
 
 def head_to_head_tasks_create(*, version: ModelVersion) -> int:

@@ -1,6 +1,8 @@
-"""Pipeline runs over the API: list, run now, retry."""
+"""Pipeline runs over the API: list, run now, retry; and the project's pipeline settings."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -9,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback.api import _project
-from flywheel.errors import NotFound
-from flywheel.roles import IsCurator, current_user
+from flywheel.errors import InvalidInput, NotFound
+from flywheel.roles import IsAdminRole, IsCurator, current_user
 from workers import pipeline
-from workers.models import PipelineRun
+from workers.models import PipelineRun, PipelineSettings
 
 
 class RunOutputSerializer(serializers.ModelSerializer):
@@ -49,6 +51,41 @@ class PipelineRunListApi(APIView):
             project=_project(project_id), trigger="api", actor=current_user(request)
         )
         return Response(RunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class SettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PipelineSettings
+        fields = list(pipeline.SETTINGS_FIELDS)
+
+
+class PipelineSettingsApi(APIView):
+    """The project's retraining loop: trigger, candidates, selection policy, bases, warm start
+    and training options. Curators read them; admins change them (audited)."""
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAdminRole()] if self.request.method == "PATCH" else [IsCurator()]
+
+    @extend_schema(responses=SettingsSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        return Response(SettingsSerializer(pipeline.pipeline_settings(project=_project(project_id))).data)
+
+    @extend_schema(request=SettingsSerializer, responses=SettingsSerializer)
+    def patch(self, request: Request, project_id: int) -> Response:
+        project = _project(project_id)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("Send an object of the settings to change")
+        unknown = sorted(set(request.data) - set(pipeline.SETTINGS_FIELDS))
+        if unknown:
+            raise InvalidInput(f"unknown setting {', '.join(unknown)}", field=unknown[0])
+        data = SettingsSerializer(
+            pipeline.pipeline_settings(project=project), data=request.data, partial=True
+        )
+        data.is_valid(raise_exception=True)
+        cfg = pipeline.pipeline_settings_update(
+            project=project, actor=current_user(request), changes=dict(data.validated_data)
+        )
+        return Response(SettingsSerializer(cfg).data)
 
 
 class PipelineRunRetryApi(APIView):

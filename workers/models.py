@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -70,6 +71,38 @@ class PipelineSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Pipeline settings for {self.project}"
+
+    def clean(self) -> None:
+        """The checks the admin form and the API share (django's full_clean calls this)."""
+        from pathlib import Path
+
+        from training.config import train_options_check
+
+        errors: dict[str, str] = {}
+        for name, low, high in (
+            ("min_new_items", 1, 1_000_000),
+            ("max_age_hours", 1, 24 * 365),
+            ("candidates_per_prompt", 1, 16),
+            ("prompts_per_run", 1, 100_000),
+            ("tasks_per_run", 1, 100_000),
+            ("generation_max_new_tokens", 1, 4096),
+        ):
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                errors[name] = f"must be from {low} to {high}"
+        if self.best_of_n is not None and (self.best_of_n == 1 or self.best_of_n > 64):
+            errors["best_of_n"] = "must be 0 (off) or from 2 to 64"
+        for name in ("reward_base", "policy_base"):
+            folder = getattr(self, name)
+            if folder and not Path(folder).is_dir():
+                errors[name] = f"no model folder at {folder} (blank for the default base)"
+        for name, kind in (("reward_config", "reward"), ("policy_config", "policy")):
+            try:
+                train_options_check(kind, getattr(self, name))  # type: ignore[arg-type]
+            except (ValueError, TypeError) as exc:
+                errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 class RunStatus(models.TextChoices):

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from curation.models import CurationDecision, ItemKind, Snapshot, Status
 from feedback.models import ComparisonTask, Judgment, Project, Response, ResponseSource
-from flywheel.errors import Conflict
+from flywheel.errors import Conflict, InvalidInput
 from flywheel.models import User
 from flywheel.services import audit_record
 from workers.models import ACTIVE_RUN_STATUSES, PipelineRun, PipelineSettings, RunStatus, SelectionPolicy
@@ -40,6 +41,55 @@ STALE_AFTER = timedelta(hours=6)
 def pipeline_settings(*, project: Project) -> PipelineSettings:
     found, _ = PipelineSettings.objects.get_or_create(project=project)
     return found
+
+
+# What an admin may change over the API (the project is fixed).
+SETTINGS_FIELDS = (
+    "enabled",
+    "min_new_items",
+    "max_age_hours",
+    "candidates_per_prompt",
+    "prompts_per_run",
+    "tasks_per_run",
+    "selection_policy",
+    "best_of_n",
+    "reward_base",
+    "policy_base",
+    "reward_warm_start",
+    "policy_warm_start",
+    "reward_config",
+    "policy_config",
+    "generation_max_new_tokens",
+)
+
+
+def pipeline_settings_update(
+    *, project: Project, actor: User | None, changes: dict[str, Any]
+) -> PipelineSettings:
+    """Change some of a project's pipeline settings: all are checked before any is saved (the
+    model's clean, which the admin form runs too), and the change is audited. The next run
+    reads them; a run in progress keeps what it started with where it already made a version."""
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown setting {', '.join(unknown)}", field=unknown[0])
+    if not changes:
+        return pipeline_settings(project=project)
+    with transaction.atomic():
+        cfg = pipeline_settings(project=project)
+        cfg = PipelineSettings.objects.select_for_update().get(pk=cfg.pk)
+        before = {name: getattr(cfg, name) for name in changes}
+        for name, value in changes.items():
+            setattr(cfg, name, value)
+        try:
+            cfg.full_clean(exclude=["project"])
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise InvalidInput(f"{field}: {' '.join(messages)}", field=field) from exc
+        cfg.save(update_fields=list(changes))
+        after = {name: getattr(cfg, name) for name in changes}
+        if before != after:
+            audit_record(actor=actor, action="pipeline.settings", target=cfg, before=before, after=after)
+    return cfg
 
 
 # --- When to run -----------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from curation.models import CurationDecision, Snapshot, Status
 from curation.snapshots import snapshot_create
 from curation.tests.factories import add_prompt
 from feedback.models import Project
-from flywheel.models import AuditLog, User
+from feedback.tests.factories import make_user
+from flywheel.models import AuditLog, Role, User
 from training.models import ModelKind, ModelVersion
 from training.services import active_deployment
 
@@ -226,6 +227,22 @@ def test_the_models_page_says_which_version_a_model_continued_from(project, caro
     (second,) = [row for row in rows if row.startswith("2")]
     (first,) = [row for row in rows if row.startswith("1")]
     assert "continued from v1" in second and "continued from" not in first
+
+
+def test_the_pipeline_page_shows_the_loops_settings_and_admins_get_a_way_to_change_them(project, carol):
+    from workers.pipeline import pipeline_settings_update
+
+    pipeline_settings_update(
+        project=project, actor=None, changes={"reward_warm_start": True, "selection_policy": "random"}
+    )
+    url = reverse("console-pipeline", args=[project.pk])
+    page = client(carol).get(url).content.decode()
+    settings_card = page.split('data-testid="loop-settings"')[1].split("</dl>")[0]
+    assert "retrain after 50 new judgments" in settings_card and "(random)" in settings_card
+    assert "continues from the deployed one" in settings_card and "trained from the base" in settings_card
+    change = reverse("admin:workers_pipelinesettings_change", args=[project.pipeline_settings.pk])
+    assert change not in page and "PATCH /api/v1/projects" in page
+    assert change in client(make_user("dora", Role.ADMIN)).get(url).content.decode()
 
 
 def test_it_applies_only_the_values_that_were_previewed(world, project, carol):

@@ -139,6 +139,11 @@ TABLE: dict[str, list[Rule]] = {
     # Starting a run is a curator's call; a retry of a run that did not fail is refused (409).
     "api-pipeline-runs": [Rule("GET", CURATOR_API), Rule("POST", (401, 403, 201, 201))],
     "api-pipeline-retry": [Rule("POST", (401, 403, 409, 409))],
+    # Curators read the loop's settings; only admins change them.
+    "api-pipeline-settings": [
+        Rule("GET", CURATOR_API),
+        Rule("PATCH", (401, 403, 403, 200), body={"min_new_items": 20}, content_type="json"),
+    ],
     # --- console/urls.py ---
     "console-index": [Rule("GET", (LOGIN, 403, 302, 302))],
     "console-overview": [Rule("GET", CONSOLE)],
@@ -270,6 +275,8 @@ def url_for(name: str, ids: dict[str, Any]) -> str:
 def send(client: APIClient, url: str, rule: Rule, body: dict[str, Any] | bytes | None) -> Any:
     if rule.method == "GET":
         return client.get(url, REMOTE_ADDR=rule.remote_addr)
+    if rule.method == "PATCH":
+        return client.patch(url, body or {}, format="json", REMOTE_ADDR=rule.remote_addr)
     if isinstance(body, bytes):
         return client.post(url, body, content_type=rule.content_type, REMOTE_ADDR=rule.remote_addr)
     if rule.content_type == "json":
