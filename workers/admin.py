@@ -1,6 +1,8 @@
 from django.contrib import admin
 
+from flywheel.services import audit_record
 from workers.models import PipelineSettings
+from workers.pipeline import SETTINGS_FIELDS
 
 
 @admin.register(PipelineSettings)
@@ -22,6 +24,16 @@ class PipelineSettingsAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "selection_policy")
     list_select_related = ("project",)
     readonly_fields = ("project",)
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        """Saved and audited like a change over the API."""
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in SETTINGS_FIELDS}
+        before = PipelineSettings.objects.filter(pk=obj.pk).values(*changed).first() or {}
+        super().save_model(request, obj, form, change)
+        if changed:
+            audit_record(
+                actor=request.user, action="pipeline.settings", target=obj, before=before, after=changed
+            )
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

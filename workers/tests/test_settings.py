@@ -112,3 +112,6 @@ def test_an_admin_edits_them_in_the_django_admin_with_the_same_checks(project):
     cfg.refresh_from_db()
     assert (cfg.min_new_items, cfg.selection_policy, cfg.reward_warm_start) == (30, "random", True)
     assert cfg.reward_config == {"lr": 0.001} and not cfg.policy_warm_start
+    entry = AuditLog.objects.get(action="pipeline.settings")
+    assert entry.actor.username == "dave" and entry.before["min_new_items"] == 50
+    assert entry.after["reward_warm_start"] is True and "max_age_hours" in entry.after
