@@ -152,10 +152,20 @@ def _export_file(path: Path, default_name: str) -> Path:
 
 
 def _run_eval_reward(args: argparse.Namespace) -> None:
-    from training.evaluate import evaluate_reward
+    from training.evaluate import evaluate_reward, held_out_files
 
-    data = _export_file(args.data, "preferences_validation.jsonl")
-    _print_json(evaluate_reward(args.model, data, high_agreement=args.high_agreement))
+    if not args.data.is_dir():
+        if args.with_gold:
+            raise SystemExit("--with-gold needs an export folder, not one file")
+        _print_json(evaluate_reward(args.model, args.data, high_agreement=args.high_agreement))
+        return
+    # The same files the promotion gate reads: the validation split, and with --with-gold the
+    # snapshot's gold pairs beside it (the gate's default, `reward_use_gold`).
+    files, split = held_out_files(args.data, "reward", gold=args.with_gold)
+    if args.with_gold and "gold" not in split:
+        raise SystemExit(f"{args.data} has no gold pairs (preferences_gold.jsonl is missing or empty)")
+    metrics = evaluate_reward(args.model, files, high_agreement=args.high_agreement)
+    _print_json({"evaluated_on": split, **metrics})
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -229,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a preference JSONL, or an export folder (its validation split)",
     )
     eval_reward.add_argument("--high-agreement", type=float, default=0.8)
+    eval_reward.add_argument(
+        "--with-gold",
+        action="store_true",
+        help="with an export folder: judge on its gold pairs too, as the promotion gate does by default",
+    )
     eval_reward.set_defaults(run=_run_eval_reward)
 
     eval_policy = commands.add_parser("eval-policy", help="win rate of a new policy over the deployed one")

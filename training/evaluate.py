@@ -202,6 +202,27 @@ def reward_metrics(
     return metrics
 
 
+def _has_rows(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with path.open(encoding="utf-8") as handle:
+        return any(line.strip() for line in handle)
+
+
+def held_out_files(data_dir: Path, kind: str, *, gold: bool = False) -> tuple[list[Path], str]:
+    """The pairs to judge on: the validation split, and for a reward model with `gold` the
+    snapshot's gold pairs beside it. Without either (a tiny project) the gate cannot be fair,
+    and the metrics say so: `evaluated_on` is "train" and the gate refuses a rematch."""
+    name = "preferences" if kind == "reward" else "sft"
+    parts = {"validation": data_dir / f"{name}_validation.jsonl"}
+    if gold and kind == "reward":
+        parts["gold"] = data_dir / "preferences_gold.jsonl"
+    found = {split: path for split, path in parts.items() if _has_rows(path)}
+    if found:
+        return list(found.values()), "+".join(found)
+    return [data_dir / f"{name}_train.jsonl"], "train"
+
+
 def evaluate_reward(
     model_dir: Path,
     preference_jsonl: Path | Sequence[Path],

@@ -17,6 +17,7 @@ from flywheel.errors import InvalidInput
 from training import services
 from training.artifacts import verify_folder
 from training.config import TRAIN_OPTIONS
+from training.evaluate import held_out_files
 from training.models import GateDecision, ModelKind, ModelVersion, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -29,20 +30,6 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         return []
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
-
-
-def _held_out(data_dir: Path, kind: str, *, gold: bool = False) -> tuple[list[Path], str]:
-    """The pairs to judge on: the validation split, and for a reward model with `gold` the
-    snapshot's gold pairs beside it. Without either (a tiny project) the gate cannot be fair,
-    and the metrics say so: `evaluated_on` is "train" and the gate refuses a rematch."""
-    name = "preferences" if kind == ModelKind.REWARD else "sft"
-    parts = {"validation": data_dir / f"{name}_validation.jsonl"}
-    if gold and kind == ModelKind.REWARD:
-        parts["gold"] = data_dir / "preferences_gold.jsonl"
-    found = {split: path for split, path in parts.items() if _rows(path)}
-    if found:
-        return list(found.values()), "+".join(found)
-    return [data_dir / f"{name}_train.jsonl"], "train"
 
 
 def version_train(*, version_id: int) -> GateDecision | None:
@@ -95,8 +82,8 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
             raise InvalidInput(f"cannot continue from {version.parent}: {problem}", field="parent")
     started = time.monotonic()
     gate = services.gate_settings(project=version.project)
-    held_out_files, split = _held_out(data_dir, version.kind, gold=gate.reward_use_gold)
-    held_out = held_out_files[0]
+    judged_on, split = held_out_files(data_dir, version.kind, gold=gate.reward_use_gold)
+    held_out = judged_on[0]
     metrics: dict[str, Any] = {"evaluated_on": split, "against_number": deployed.number if deployed else None}
     if version.kind == ModelKind.REWARD:
         from training.reward import train_reward
@@ -106,12 +93,12 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
             on_progress=on_progress,
             progress_interval_seconds=PROGRESS_INTERVAL_SECONDS,
         )
-        metrics.update(evaluate_reward(result.output_dir, held_out_files, outcomes=True))
+        metrics.update(evaluate_reward(result.output_dir, judged_on, outcomes=True))
         outcomes = metrics.pop("outcomes")
         if deployed is not None:
             # The deployed model is judged on the very same pairs: that is the comparison. Pair by
             # pair, too, for the gate's sign test (see gate_evaluate).
-            against = evaluate_reward(Path(deployed.artifact_path), held_out_files, outcomes=True)
+            against = evaluate_reward(Path(deployed.artifact_path), judged_on, outcomes=True)
             better, worse = discordant_pairs(outcomes, against.pop("outcomes"))
             metrics["deployed"] = services.json_safe(against)
             metrics["paired"] = {"new_only_right": better, "deployed_only_right": worse}

@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,21 @@ def test_it_trains_and_evaluates_from_the_command_line(tmp_path, snapshot_dir, t
     assert main(["eval-reward", "--model", str(out), "--data", str(snapshot_dir)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n"] == 64 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["evaluated_on"] == "validation"
+
+    # --with-gold reads what the gate reads: the split and the snapshot's gold pairs. Here the
+    # gold pairs are the first 10 validation pairs, flipped, so the model is wrong where it was right.
+    with pytest.raises(SystemExit, match="no gold pairs"):
+        main(["eval-reward", "--model", str(out), "--data", str(snapshot_dir), "--with-gold"])
+    folder = tmp_path / "with-gold"
+    shutil.copytree(snapshot_dir, folder)
+    rows = [json.loads(line) for line in (folder / "preferences_validation.jsonl").read_text().splitlines()]
+    gold = [{**r, "chosen": r["rejected"], "rejected": r["chosen"], "gold": True} for r in rows[:10]]
+    (folder / "preferences_gold.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gold))
+    assert main(["eval-reward", "--model", str(out), "--data", str(folder), "--with-gold"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["evaluated_on"] == "validation+gold" and (both["n"], both["gold_n"]) == (74, 10)
+    assert both["validation_accuracy"] == pytest.approx(metrics["accuracy"])
 
 
 def test_it_parses_the_training_options():
