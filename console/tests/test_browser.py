@@ -19,6 +19,7 @@ from flywheel.tests.browser import VIEWPORT, log_in, screenshot
 from training.models import ModelKind, ModelVersion
 from training.services import active_deployment
 from workers.models import PipelineRun
+from workers.pipeline import pipeline_settings_update
 
 pytestmark = pytest.mark.browser
 
@@ -270,6 +271,18 @@ def test_it_lays_out_the_other_pages_at_1280_px(
     promoted_reward_models(project, tmp_path)
     pii = world.decision(world.prompts[6])
     failed_pipeline_run(project)
+    # A long base path in the pipeline settings must wrap, not widen the page.
+    deep = (
+        tmp_path
+        / "hub"
+        / "models--acme--all-MiniLM-L6-v2-finetuned-on-our-support-tickets"
+        / "snapshots"
+        / "3f2a9c0d7e41b6a85c9d02e7f1b3a4c5d6e7f809"
+    )
+    deep.mkdir(parents=True)
+    pipeline_settings_update(
+        project=project, actor=None, changes={"reward_base": str(deep), "reward_warm_start": True}
+    )
     for _ in range(POSITION_MIN_SIDED):
         Judgment.objects.create(
             task=make_task(project), annotator=alice, choice="a", left_side="a", time_spent_ms=900
@@ -289,6 +302,8 @@ def test_it_lays_out_the_other_pages_at_1280_px(
     expect(page.get_by_test_id("item-text").locator("mark.pii")).to_have_text("jane.doe@example.com")
     # Retry the failed pipeline run.
     page.goto(f"/console/p/{project.pk}/pipeline")
+    expect(page.get_by_test_id("loop-settings")).to_contain_text("continues from the deployed one")
+    expect(page.get_by_test_id("loop-settings")).to_contain_text("3f2a9c0d7e41b6a85c9d02e7f1b3a4c5d6e7f809")
     failed = PipelineRun.objects.get(project=project)
     page.get_by_role("button", name=f"Retry #{failed.pk}").click()
     expect(page.get_by_role("status")).to_contain_text(f"a retry of run {failed.pk}")
