@@ -278,6 +278,16 @@ def test_a_warm_started_version_carries_its_ancestors_data_in_its_lineage(projec
     assert list(selectors.models_trained_on_judgment(judgment=early)) == [parent, child, grandchild]
     assert list(selectors.models_trained_on_judgment(judgment=late)) == [child, grandchild]
     assert selectors.version_lineage(version=parent)["judgments"] == [early.pk]
+    client = Client()
+    client.force_login(make_user("cora", Role.CURATOR))
+    listed = client.get(reverse("api-judgment-models", args=[early.pk])).json()["models"]
+    assert [(m["id"], m["through"]) for m in listed] == [
+        (parent.pk, "snapshot"),
+        (child.pk, "weights"),
+        (grandchild.pk, "weights"),
+    ]
+    lineage = client.get(reverse("api-lineage", args=[grandchild.pk])).json()
+    assert lineage["ancestors"] == [child.pk, parent.pk] and early.pk in lineage["judgments"]
 
 
 def test_a_version_continues_only_from_a_finished_version_of_its_kind_and_project(project, tmp_path):
