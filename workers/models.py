@@ -22,7 +22,7 @@ class SelectionPolicy(models.TextChoices):
     )
     CONTRAST = (
         "contrast",
-        "Experimental: where the reward model is least sure and the replies' contents differ most",
+        "Where the reward model is least sure and the replies' contents differ most",
     )
     INFORMATION = "information", "Experimental: most informative pairs (worse than random in the simulation)"
     NEW_VS_OLD = "new_vs_old", "New model against the previous one"
@@ -43,7 +43,11 @@ class PipelineSettings(models.Model):
     prompts_per_run = models.PositiveIntegerField(default=20)
     tasks_per_run = models.PositiveIntegerField(default=50)
     selection_policy = models.CharField(
-        max_length=16, choices=SelectionPolicy.choices, default=SelectionPolicy.UNCERTAINTY
+        max_length=16,
+        choices=SelectionPolicy.choices,
+        # From session 13: contrast beat plain uncertainty in the simulation on two sets of fresh
+        # seeds (docs/flywheel.md). Projects made before keep the policy they have.
+        default=SelectionPolicy.CONTRAST,
     )
     best_of_n = models.PositiveSmallIntegerField(
         default=0,

@@ -30,10 +30,10 @@ def api(role: str) -> APIClient:
 def test_an_admin_changes_the_loop_over_the_api_and_it_is_audited(project, tmp_path):
     url = reverse("api-pipeline-settings", args=[project.pk])
     shown = api(Role.CURATOR).get(url).json()
-    assert shown["selection_policy"] == SelectionPolicy.UNCERTAINTY and shown["reward_warm_start"] is False
+    assert shown["selection_policy"] == SelectionPolicy.CONTRAST and shown["reward_warm_start"] is False
     change = {
         "min_new_items": 200,
-        "selection_policy": "contrast",
+        "selection_policy": "uncertainty",
         "reward_warm_start": True,
         "reward_base": str(tmp_path),
         "reward_config": {"lr": 1e-4, "epochs": 2},
@@ -42,10 +42,11 @@ def test_an_admin_changes_the_loop_over_the_api_and_it_is_audited(project, tmp_p
     assert answer.status_code == 200, answer.content
     assert {k: answer.json()[k] for k in change} == change
     cfg = pipeline_settings(project=project)
-    assert (cfg.min_new_items, cfg.selection_policy, cfg.reward_warm_start) == (200, "contrast", True)
+    assert (cfg.min_new_items, cfg.selection_policy, cfg.reward_warm_start) == (200, "uncertainty", True)
     assert cfg.reward_config == {"lr": 1e-4, "epochs": 2} and cfg.max_age_hours == 24  # the rest kept
     entry = AuditLog.objects.get(action="pipeline.settings")
-    assert entry.before["min_new_items"] == 50 and entry.after["selection_policy"] == "contrast"
+    assert entry.before["selection_policy"] == "contrast" and entry.after["selection_policy"] == "uncertainty"
+    assert entry.before["min_new_items"] == 50
     assert entry.actor.username == "admin-user"
 
 
