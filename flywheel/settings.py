@@ -141,7 +141,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ----------------------------------------------------------------------------------
 REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "")) if env_str("REDIS_URL", "") else ""
-BROKER_DIR = DATA_DIR / "broker"
+# The test suite queues real messages; under the embedded broker they must not land in the
+# queue `make run`'s workers read from the same data dir.
+BROKER_DIR = DATA_DIR / ("broker-test" if TESTING else "broker")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -155,7 +157,8 @@ else:
     # queue, and nothing needs a server. Its folders must exist before anyone publishes.
     for _folder in ("queue", "processed", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
-    (DATA_DIR / "results").mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR = DATA_DIR / ("results-test" if TESTING else "results")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -165,7 +168,7 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-    CELERY_RESULT_BACKEND = f"file://{DATA_DIR / 'results'}"
+    CELERY_RESULT_BACKEND = f"file://{RESULTS_DIR}"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -181,7 +181,11 @@ def pipeline_run_retry(*, run: PipelineRun, actor: User | None) -> PipelineRun:
 def _log(run_id: int, line: str) -> None:
     stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
     with transaction.atomic():
-        run = PipelineRun.objects.select_for_update().get(pk=run_id)
+        run = PipelineRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            # Deleted with its project while a step was queued: nothing to write to.
+            logger.warning("pipeline run %s no longer exists: %s", run_id, line)
+            return
         run.log = (run.log + f"{stamp} {line}\n")[-50_000:]
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["log", "heartbeat_at"])

@@ -42,6 +42,18 @@ def test_it_answers_503_when_the_database_is_unreachable(monkeypatch):
     assert response.json()["checks"]["database"] == "error: OperationalError"
 
 
+def test_the_suite_queues_apart_from_make_runs_workers():
+    from django.conf import settings
+
+    # Both use FLYWHEEL_DATA_DIR; a test's queued task must never reach a `make run` worker.
+    assert settings.BROKER_DIR == settings.DATA_DIR / "broker-test"
+    if not settings.REDIS_URL:
+        assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"] == str(
+            settings.BROKER_DIR / "queue"
+        )
+        assert settings.CELERY_RESULT_BACKEND.endswith("results-test")
+
+
 def test_it_checks_the_embedded_broker_folder(tmp_path: Path):
     present = {"data_folder_in": str(tmp_path)}
     missing = {"data_folder_in": str(tmp_path / "gone")}

@@ -121,6 +121,19 @@ def test_it_allows_one_run_per_project_under_concurrent_triggers(empty_queues):
 
 
 @pytest.mark.django_db
+def test_a_step_queued_for_a_run_that_was_deleted_finishes_quietly(caplog):
+    project = make_project(name="gone")
+    run = PipelineRun.objects.create(
+        project=project, trigger="test", steps=[{"name": n, "status": "pending"} for n in pipeline.STEPS]
+    )
+    run_id = run.pk
+    project.delete()  # the run goes with it, while its chain's messages are still queued
+    assert pipeline.step_begin(run_id=run_id, name="snapshot") is None
+    pipeline.run_finish(run_id=run_id)
+    assert f"pipeline run {run_id} no longer exists" in caplog.text
+
+
+@pytest.mark.django_db
 @pytest.mark.slow
 def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, settings, tmp_path):
     from training import runs
