@@ -106,8 +106,12 @@ def version_ancestors(version: ModelVersion) -> list[ModelVersion]:
         )
     }
     found: list[ModelVersion] = []
-    while version.parent_id is not None and version.parent_id in line:
+    seen = {version.pk}
+    # A version can only continue from an older one, so the chain ends; `seen` makes sure of it
+    # even if rows were edited by hand.
+    while version.parent_id is not None and version.parent_id in line and version.parent_id not in seen:
         version = line[version.parent_id]
+        seen.add(version.pk)
         found.append(version)
     return found
 

@@ -278,6 +278,10 @@ def test_a_warm_started_version_carries_its_ancestors_data_in_its_lineage(projec
     assert list(selectors.models_trained_on_judgment(judgment=early)) == [parent, child, grandchild]
     assert list(selectors.models_trained_on_judgment(judgment=late)) == [child, grandchild]
     assert selectors.version_lineage(version=parent)["judgments"] == [early.pk]
+    # A loop made by hand in the database ends the walk instead of hanging it.
+    ModelVersion.objects.filter(pk=parent.pk).update(parent=grandchild)
+    assert [v.pk for v in services.version_ancestors(grandchild)] == [child.pk, parent.pk]
+    ModelVersion.objects.filter(pk=parent.pk).update(parent=None)
     client = Client()
     client.force_login(make_user("cora", Role.CURATOR))
     listed = client.get(reverse("api-judgment-models", args=[early.pk])).json()["models"]
