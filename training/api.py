@@ -149,11 +149,6 @@ class JudgmentModelsApi(APIView):
         if judgment is None:
             raise NotFound(f"No judgment with id {judgment_id}")
         versions = selectors.models_trained_on_judgment(judgment=judgment)
-        # "snapshot": its training data held the judgment; "weights": it continued from a model
-        # that learned it (warm start).
-        direct = set(
-            ModelVersion.objects.filter(snapshot__items__judgments=judgment).values_list("id", flat=True)
-        )
         return Response(
             {
                 "models": [
@@ -162,7 +157,7 @@ class JudgmentModelsApi(APIView):
                         "kind": v.kind,
                         "number": v.number,
                         "status": v.status,
-                        "through": "snapshot" if v.pk in direct else "weights",
+                        "through": v.through,  # type: ignore[attr-defined]
                     }
                     for v in versions
                 ]

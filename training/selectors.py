@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 
 from curation.models import SnapshotItem
 from feedback.models import Judgment, Response, ResponseSource
@@ -58,15 +58,18 @@ def version_lineage(*, version: ModelVersion) -> dict[str, Any]:
 
 
 def _with_descendants(direct: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
-    """The versions, and every version that continued from one of them, at any depth."""
-    found = set(direct.values_list("id", flat=True))
-    frontier = set(found)
+    """The versions, and every version that continued from one of them, at any depth. Each is
+    annotated with `through`: "snapshot" for the given ones (their training data held the item),
+    "weights" for the descendants (they continued from a model that learned it)."""
+    held = set(direct.values_list("id", flat=True))
+    found, frontier = set(held), set(held)
     while frontier:
         frontier = (
             set(ModelVersion.objects.filter(parent_id__in=frontier).values_list("id", flat=True)) - found
         )
         found |= frontier
-    return ModelVersion.objects.filter(id__in=found).order_by("id")
+    through = Case(When(id__in=held, then=Value("snapshot")), default=Value("weights"))
+    return ModelVersion.objects.filter(id__in=found).annotate(through=through).order_by("id")
 
 
 def models_trained_on_judgment(*, judgment: Judgment) -> QuerySet[ModelVersion]:
