@@ -1,8 +1,7 @@
 from django.contrib import admin
 
-from flywheel.services import audit_record
 from workers.models import PipelineSettings
-from workers.pipeline import SETTINGS_FIELDS
+from workers.pipeline import SETTINGS_FIELDS, pipeline_settings_update
 
 
 @admin.register(PipelineSettings)
@@ -26,14 +25,9 @@ class PipelineSettingsAdmin(admin.ModelAdmin):
     readonly_fields = ("project",)
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        """Saved and audited like a change over the API."""
+        """Saved through the same service as an API change: checked, saved and audited once."""
         changed = {name: form.cleaned_data[name] for name in form.changed_data if name in SETTINGS_FIELDS}
-        before = PipelineSettings.objects.filter(pk=obj.pk).values(*changed).first() or {}
-        super().save_model(request, obj, form, change)
-        if changed:
-            audit_record(
-                actor=request.user, action="pipeline.settings", target=obj, before=before, after=changed
-            )
+        pipeline_settings_update(project=obj.project, actor=request.user, changes=changed)
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

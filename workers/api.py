@@ -75,9 +75,7 @@ class PipelineSettingsApi(APIView):
         project = _project(project_id)
         if not isinstance(request.data, dict):
             raise InvalidInput("Send an object of the settings to change")
-        unknown = sorted(set(request.data) - set(pipeline.SETTINGS_FIELDS))
-        if unknown:
-            raise InvalidInput(f"unknown setting {', '.join(unknown)}", field=unknown[0])
+        pipeline.settings_known_check(request.data)
         data = SettingsSerializer(
             pipeline.pipeline_settings(project=project), data=request.data, partial=True
         )

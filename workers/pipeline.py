@@ -63,15 +63,20 @@ SETTINGS_FIELDS = (
 )
 
 
+def settings_known_check(names: Any) -> None:
+    """Refuse any name that is not a changeable setting (a serializer would drop it silently)."""
+    unknown = sorted(set(names) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown setting {', '.join(unknown)}", field=unknown[0])
+
+
 def pipeline_settings_update(
     *, project: Project, actor: User | None, changes: dict[str, Any]
 ) -> PipelineSettings:
     """Change some of a project's pipeline settings: all are checked before any is saved (the
     model's clean, which the admin form runs too), and the change is audited. The next run
     reads them; a run in progress keeps what it started with where it already made a version."""
-    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
-    if unknown:
-        raise InvalidInput(f"unknown setting {', '.join(unknown)}", field=unknown[0])
+    settings_known_check(changes)
     if not changes:
         return pipeline_settings(project=project)
     with transaction.atomic():
