@@ -124,7 +124,7 @@ TRAIN_OPTIONS: dict[str, tuple[type, ...]] = {
 }
 
 
-def train_options_check(kind: Kind, options: Any) -> dict[str, Any]:
+def train_options_check(kind: str, options: Any) -> dict[str, Any]:
     """The options, if a run of `kind` would accept every one; else ValueError saying which is
     wrong. Unknown names are refused, not dropped: a misspelt "learning_rate" would otherwise
     train at the default without a word."""
@@ -137,10 +137,9 @@ def train_options_check(kind: Kind, options: Any) -> dict[str, Any]:
         allowed = TRAIN_OPTIONS[name]
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             raise ValueError(f"{name} has the wrong type ({type(value).__name__})")
-    numbers = {"epochs": options.get("epochs", 1.0), "max_length": options.get("max_length", 512)}
-    if numbers["epochs"] <= 0:
+    if options.get("epochs", 1.0) <= 0:
         raise ValueError("epochs must be above 0")
-    if numbers["max_length"] < 8:
+    if options.get("max_length", 512) < 8:
         raise ValueError("max_length must be at least 8")
     lr = options.get("lr")
     if lr is not None and not 0 < lr < 1:

@@ -70,7 +70,7 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
     data_dir = Path(version.snapshot.directory)
     out = services.version_output_dir(version)
     base = Path(version.base)
-    config = {k: v for k, v in version.config.items() if k in _TRAIN_KEYS}
+    config = {k: v for k, v in version.config.items() if k in TRAIN_OPTIONS}
 
     def on_progress(progress: dict[str, Any]) -> None:
         services.version_progress(version_id=version.pk, progress=services.json_safe(progress))
@@ -147,9 +147,6 @@ def _train_and_evaluate(version: ModelVersion, deployed: ModelVersion | None) ->
         metrics.pop("deployed", None)
         metrics["win_rate_ci_low"] = None
     services.version_evaluated(version_id=version.pk, folder=result.output_dir, metrics=metrics)
-
-
-_TRAIN_KEYS = set(TRAIN_OPTIONS)
 
 
 def head_to_head_tasks_create(*, version: ModelVersion) -> int:

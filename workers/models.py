@@ -102,7 +102,7 @@ class PipelineSettings(models.Model):
                 errors[name] = f"no model folder at {folder} (blank for the default base)"
         for name, kind in (("reward_config", "reward"), ("policy_config", "policy")):
             try:
-                train_options_check(kind, getattr(self, name))  # type: ignore[arg-type]
+                train_options_check(kind, getattr(self, name))
             except (ValueError, TypeError) as exc:
                 errors[name] = str(exc)
         if errors:

@@ -12,6 +12,7 @@ from curation.models import Snapshot
 from feedback.models import ComparisonTask, Prompt, PromptSource
 from feedback.tests.factories import make_project
 from training import runs, services
+from training.config import TRAIN_OPTIONS
 from training.models import ModelKind, ModelVersion, VersionStatus
 from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
 
@@ -37,7 +38,7 @@ def snapshot(project, snapshot_dir: Path) -> Snapshot:
 
 def version(project, snapshot, kind: str, base: Path, **config) -> ModelVersion:  # type: ignore[no-untyped-def]
     defaults = REWARD_DEFAULTS if kind == ModelKind.REWARD else SFT_DEFAULTS
-    options = {k: v for k, v in {**defaults, **config}.items() if k in runs._TRAIN_KEYS}
+    options = {k: v for k, v in {**defaults, **config}.items() if k in TRAIN_OPTIONS}
     return services.model_version_create(
         project=project, kind=kind, base=str(base), snapshot=snapshot, config=options
     )

@@ -14,6 +14,7 @@ from curation.snapshots import validation_prompt_ids
 from feedback.models import ComparisonTask, Judgment, Prompt, PromptSource, ResponseSource
 from feedback.tests.factories import make_project, make_response, make_user
 from flywheel.errors import Conflict, InvalidInput
+from training.config import TRAIN_OPTIONS
 from training.models import ModelKind, VersionStatus
 from training.services import active_deployment
 from workers import pipeline
@@ -136,7 +137,6 @@ def test_a_step_queued_for_a_run_that_was_deleted_finishes_quietly(caplog):
 @pytest.mark.django_db
 @pytest.mark.slow
 def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, settings, tmp_path):
-    from training import runs
     from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
 
     settings.MODEL_STORE = tmp_path / "models"
@@ -144,8 +144,8 @@ def test_it_runs_every_step_and_records_what_it_made(tiny_encoder, tiny_lm, sett
     project = seed_project()
     cfg = pipeline.pipeline_settings(project=project)
     cfg.reward_base, cfg.policy_base = str(tiny_encoder), str(tiny_lm)
-    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in runs._TRAIN_KEYS}
-    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in TRAIN_OPTIONS}
+    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in TRAIN_OPTIONS}
     cfg.candidates_per_prompt = 4
     cfg.prompts_per_run = 3
     cfg.generation_max_new_tokens = 8
@@ -249,7 +249,6 @@ def test_warm_start_continues_from_the_deployed_version_and_only_from_its_exact_
     import json
     import shutil
 
-    from training import runs
     from training.models import ModelVersion
     from training.runtime import METADATA_FILE
     from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
@@ -259,8 +258,8 @@ def test_warm_start_continues_from_the_deployed_version_and_only_from_its_exact_
     project = seed_project("warm")
     cfg = pipeline.pipeline_settings(project=project)
     cfg.reward_base, cfg.policy_base = str(tiny_encoder), str(tiny_lm)
-    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in runs._TRAIN_KEYS}
-    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.reward_config = {k: v for k, v in REWARD_DEFAULTS.items() if k in TRAIN_OPTIONS}
+    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in TRAIN_OPTIONS}
     cfg.reward_warm_start = cfg.policy_warm_start = True
     cfg.save()
 

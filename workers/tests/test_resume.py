@@ -11,6 +11,7 @@ import pytest
 
 from curation.models import Snapshot
 from flywheel.tests.workers import celery_worker, require_real_broker, worker_env
+from training.config import TRAIN_OPTIONS
 from training.models import Deployment, ModelKind, ModelVersion, VersionStatus
 from workers import pipeline
 from workers.models import PipelineRun, RunStatus
@@ -34,15 +35,14 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 def test_it_resumes_a_run_after_its_worker_is_killed(empty_queues, tiny_encoder, tiny_lm, settings, tmp_path):
     require_real_broker()
     LOGS.mkdir(parents=True, exist_ok=True)
-    from training import runs
     from training.tests.conftest import REWARD_DEFAULTS, SFT_DEFAULTS
 
     project = seed_project(name="resume")
     cfg = pipeline.pipeline_settings(project=project)
     cfg.reward_base, cfg.policy_base = str(tiny_encoder), str(tiny_lm)
     # Enough epochs that the kill lands while the reward model is still training.
-    cfg.reward_config = {**{k: v for k, v in REWARD_DEFAULTS.items() if k in runs._TRAIN_KEYS}, "epochs": 30}
-    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in runs._TRAIN_KEYS}
+    cfg.reward_config = {**{k: v for k, v in REWARD_DEFAULTS.items() if k in TRAIN_OPTIONS}, "epochs": 30}
+    cfg.policy_config = {k: v for k, v in SFT_DEFAULTS.items() if k in TRAIN_OPTIONS}
     cfg.prompts_per_run = 2
     cfg.generation_max_new_tokens = 8
     cfg.save()
