@@ -253,6 +253,14 @@ _LEASE_INSERT_SQL = (
 # (READ COMMITTED gives each statement a fresh snapshot) and sees every commit.
 _LEASE_INSERT_IF_FREE_SQL = f"{_LEASE_INSERT_SQL} WHERE {_seats_taken()} < %s RETURNING id"
 _LEASE_INSERT_SQL += " RETURNING id"
+# A lease this annotator let lapse on the task about to be leased, still marked active: closed
+# first, or the new lease would break the one-active-lease-per-annotator-and-task constraint.
+# Only after the task's row lock is taken, as a late submit of that lease takes them (task, then
+# lease): the other order could deadlock with it. Params: now, the annotator, the task.
+_LAPSED_CLOSE_SQL = (
+    f"UPDATE {_A} SET state = '{AssignmentState.EXPIRED.value}', closed_at = %s"  # noqa: S608
+    f" WHERE annotator_id = %s AND task_id = %s AND state = '{_ACTIVE}'"
+)
 # The project's columns a submit answers with, so that "next": true needs no query for the
 # project. Its guidelines are left out (deferred): they can be long, and leasing never reads them.
 _SUBMIT_PROJECT_COLUMNS = [f.attname for f in Project._meta.concrete_fields if f.attname != "guidelines"]
@@ -391,24 +399,39 @@ def _leased(row: Sequence[Any], *, annotator: User) -> Assignment:
     return assignment
 
 
-def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) -> Assignment | None:
-    # skip_locked hands concurrent annotators different rows instead of a queue.
-    lock = " FOR UPDATE OF t SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+def _lease_one(
+    *, project: Project, annotator: User, gold: bool, now: datetime, lapsed: set[int]
+) -> Assignment | None:
+    """A new lease on the first open task, or None. `lapsed`: the tasks on which the annotator
+    holds a lease past its expiry that is still marked active."""
+    # SKIP LOCKED hands concurrent annotators different rows instead of a queue. When it finds
+    # nothing, every open task left may be locked for a moment (its last seats being leased or
+    # submitted right now), so the candidate is asked for once more, waiting for the lock: the
+    # holder is one short transaction. Without the wait, an annotator is told the queue is empty
+    # while a seat is still free, and the seat stays empty.
+    locks = [" FOR UPDATE OF t SKIP LOCKED", " FOR UPDATE OF t"]
+    if not connection.features.has_select_for_update_skip_locked:
+        locks = [""]
     passed_over: list[int] = []
     for _ in range(_LEASE_ATTEMPTS):
         with transaction.atomic(), prepared_cursor() as cursor:
             sql, params = _open_tasks(
                 project=project, annotator=annotator, gold=gold, now=now, passed_over=passed_over
             )
-            cursor.execute(
-                f"SELECT {_TASK_WITH_TEXT} WHERE t.id = (SELECT t.id {sql}"
-                f" ORDER BY t.priority DESC, t.id LIMIT 1{lock})",
-                params,
-            )
-            task_row = cursor.fetchone()
+            for lock in locks:
+                cursor.execute(
+                    f"SELECT {_TASK_WITH_TEXT} WHERE t.id = (SELECT t.id {sql}"
+                    f" ORDER BY t.priority DESC, t.id LIMIT 1{lock})",
+                    params,
+                )
+                task_row = cursor.fetchone()
+                if task_row is not None:
+                    break
             if task_row is None:
                 return None
             task_id = task_row[0]
+            if task_id in lapsed:
+                cursor.execute(_LAPSED_CLOSE_SQL, [now, annotator.pk, task_id])
             left_side = random.choice([Side.A, Side.B]).value
             expires_at = now + timedelta(seconds=project.lease_seconds)
             lease = [task_id, annotator.pk, now, expires_at, _ACTIVE, left_side]
@@ -427,12 +450,12 @@ def _lease_one(*, project: Project, annotator: User, gold: bool, now: datetime) 
 
 # --- Next-task in one round trip (PostgreSQL) ---------------------------------------------------
 #
-# On PostgreSQL the whole of next-task after the project checks (the held lease, closing lapsed
-# ones, the candidate under its row lock, the seat-checked insert, for gold and ordinary tasks in
-# the drawn order) runs inside one PL/pgSQL function: one round trip instead of five (the held
-# lease, BEGIN, candidate, insert, COMMIT). A VOLATILE function's statements each take a fresh
-# snapshot under READ COMMITTED, so the insert's seat check sees every commit that landed while
-# the candidate's row lock was awaited, exactly as the separate statements do.
+# On PostgreSQL the whole of next-task after the project checks (the held lease, the candidate
+# under its row lock, closing a lapsed lease on it, the seat-checked insert, for gold and
+# ordinary tasks in the drawn order) runs inside one PL/pgSQL function: one round trip instead
+# of five (the held lease, BEGIN, candidate, insert, COMMIT). A VOLATILE function's statements
+# each take a fresh snapshot under READ COMMITTED, so the insert's seat check sees every commit
+# that landed while the candidate's row lock was awaited, exactly as the separate statements do.
 #
 # The function is written from the same SQL the stepwise path runs (_open_tasks, _HELD_SQL and
 # the lease inserts), with its parameters inlined as the function's arguments, so the rules live
@@ -466,10 +489,23 @@ def lease_function() -> tuple[str, str]:
     candidates = {}
     for gold in (True, False):
         sql, params = _open_tasks(project=project, annotator=annotator, gold=gold, now=now)
-        candidates[gold] = (
+        candidate = (
             f"SELECT t.id INTO v_task {_inline(sql, params)} AND NOT (t.id = ANY(v_passed))"
-            f" ORDER BY t.priority DESC, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED"
+            f" ORDER BY t.priority DESC, t.id LIMIT 1 FOR UPDATE OF t"
         )
+        # As in _lease_one: skip locked rows, and when that finds nothing, wait for the lock.
+        # Unlike _lease_one's, this transaction keeps the locks of the tasks it passed over (their
+        # seats filled meanwhile), so two annotators can each wait for a task the other passed
+        # over. PostgreSQL breaks that deadlock; the annotator it picks gets no task this time,
+        # not an error.
+        candidates[gold] = f"""{candidate} SKIP LOCKED;
+                IF v_task IS NULL THEN
+                    BEGIN
+                        {candidate};
+                    EXCEPTION WHEN deadlock_detected THEN
+                        v_task := NULL;
+                    END;
+                END IF"""
     # Only table names, enum values and argument names are formatted in, as everywhere here.
     body = f"""
 #variable_conflict use_column
@@ -484,9 +520,6 @@ BEGIN
     IF FOUND THEN
         RETURN;
     END IF;
-    UPDATE {_A} SET state = '{AssignmentState.EXPIRED.value}', closed_at = p_now
-        WHERE annotator_id = p_annotator AND state = '{_ACTIVE}'
-        AND task_id IN (SELECT id FROM {_T} WHERE project_id = p_project);
     FOREACH v_gold IN ARRAY ARRAY[p_gold_first, NOT p_gold_first] LOOP
         v_passed := '{{}}';
         FOR attempt IN 1..{_LEASE_ATTEMPTS} LOOP
@@ -494,11 +527,14 @@ BEGIN
             v_lease := NULL;
             IF v_gold THEN
                 {candidates[True]};
-                EXIT WHEN v_task IS NULL;
-                {_inline(_LEASE_INSERT_SQL, lease)} INTO v_lease;
             ELSE
                 {candidates[False]};
-                EXIT WHEN v_task IS NULL;
+            END IF;
+            EXIT WHEN v_task IS NULL;
+            {_inline(_LAPSED_CLOSE_SQL, ["p_now", "p_annotator", "v_task"])};
+            IF v_gold THEN
+                {_inline(_LEASE_INSERT_SQL, lease)} INTO v_lease;
+            ELSE
                 {_inline(_LEASE_INSERT_IF_FREE_SQL, [*lease, "v_task", "p_now", "v_task", "p_k"])}
                     INTO v_lease;
             END IF;
@@ -590,14 +626,9 @@ def assignment_next(
     for row in held:
         if _aware(row[2]) > now:
             return _leased(row, annotator=annotator)
-    if held:
-        # Lapsed leases still marked active: close them, or a new lease on the same task
-        # would break the one-active-lease-per-annotator-and-task constraint.
-        Assignment.objects.filter(pk__in=[row[0] for row in held], state=AssignmentState.ACTIVE).update(
-            state=AssignmentState.EXPIRED, closed_at=now
-        )
+    lapsed = {row[4] for row in held}  # the tasks of leases held past their expiry
     for gold in (gold_first, not gold_first):
-        lease = _lease_one(project=project, annotator=annotator, gold=gold, now=now)
+        lease = _lease_one(project=project, annotator=annotator, gold=gold, now=now, lapsed=lapsed)
         if lease is not None:
             return lease
     return None

@@ -6,10 +6,10 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from feedback import services
-from feedback.models import Choice, Judgment
+from feedback.models import Choice, ComparisonTask, Judgment
 from feedback.tests.factories import make_project, make_task, make_user
 from flywheel.errors import Conflict
 
@@ -107,3 +107,54 @@ def test_a_judgment_submitted_twice_at_once_is_recorded_once():
         outcomes.clear()
     per_task = Counter(Judgment.objects.values_list("task_id", flat=True))
     assert sum(per_task.values()) == rounds and max(per_task.values()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_locked_for_a_moment_is_waited_for_not_reported_gone(lease_path):
+    """The last open task is row-locked by a writer (another annotator's submit on it, say)
+    when next-task asks. Skipping it would tell the annotator the queue is empty while it
+    still has a free seat; next-task waits for the writer and leases it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking is what is under test; it needs PostgreSQL (DATABASE_URL)")
+    project = make_project(overlap_k=K, gold_rate=0.0)
+    task = make_task(project)
+    alice = make_user("alice")
+    locked, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                ComparisonTask.objects.select_for_update().get(pk=task.pk)
+                locked.set()
+                release.wait(timeout=30)
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+        finally:
+            locked.set()
+            connections.close_all()
+
+    holder = threading.Thread(target=writer)
+    holder.start()
+    assert locked.wait(timeout=30)
+    asked: list[object] = []
+
+    def ask() -> None:
+        try:
+            asked.append(services.assignment_next(project=project, annotator=alice))
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    asker.join(timeout=0.5)
+    # It is still waiting for the lock, not back with "nothing left".
+    assert asker.is_alive() and asked == []
+    release.set()
+    holder.join(timeout=30)
+    asker.join(timeout=30)
+    assert failures == []
+    lease = asked[0]
+    assert lease is not None and lease.task_id == task.pk
