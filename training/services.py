@@ -116,10 +116,25 @@ def version_ancestors(version: ModelVersion) -> list[ModelVersion]:
     return found
 
 
-def version_root_base(version: ModelVersion) -> str:
-    """The base the chain of warm starts behind a version began from."""
+def version_descends_from(version: ModelVersion, base: str) -> bool:
+    """Whether the chain of warm starts behind a version began from `base`: the first version's
+    base, or, when that version is a registered folder (not trained here, so without a
+    snapshot: a base model served as it is, like the demo's first policy, whose base is a
+    display name), the folder itself."""
     chain = version_ancestors(version)
-    return (chain[-1] if chain else version).base
+    root = chain[-1] if chain else version
+    names = {root.base}
+    if root.snapshot_id is None and root.artifact_path:
+        names.add(root.artifact_path)
+    return any(_same_base(name, base) for name in names)
+
+
+def _same_base(a: str, b: str) -> bool:
+    """The same base: the same name, or two spellings of one folder."""
+    if a == b:
+        return True
+    first, second = Path(a), Path(b)
+    return first.is_dir() and second.is_dir() and first.resolve() == second.resolve()
 
 
 def model_version_register(

@@ -315,7 +315,7 @@ def next_version_create(*, project: Project, kind: str, snapshot: Snapshot) -> M
     warm = cfg.reward_warm_start if kind == "reward" else cfg.policy_warm_start
     deployed = services.active_deployment(project=project, kind=kind) if warm else None
     parent = None
-    if deployed is not None and services.version_root_base(deployed.version) == base:
+    if deployed is not None and services.version_descends_from(deployed.version, base):
         parent = deployed.version
     return services.model_version_create(
         project=project, kind=kind, base=base, snapshot=snapshot, config=dict(config), parent=parent

@@ -267,7 +267,8 @@ def test_a_warm_started_version_carries_its_ancestors_data_in_its_lineage(projec
     ModelVersion.objects.filter(pk=grandchild.pk).update(parent=child)
     grandchild.refresh_from_db()
     assert child.base == parent.artifact_path  # it trains from the parent's weights
-    assert services.version_root_base(grandchild) == "tiny"
+    assert services.version_descends_from(grandchild, "tiny")
+    assert not services.version_descends_from(grandchild, "ignored")
     lineage = selectors.version_lineage(version=grandchild)
     assert lineage["parent"] == child.pk and lineage["ancestors"] == [child.pk, parent.pk]
     assert lineage["snapshot"] == snapshots[1].pk
@@ -292,6 +293,30 @@ def test_a_warm_started_version_carries_its_ancestors_data_in_its_lineage(projec
     ]
     lineage = client.get(reverse("api-lineage", args=[grandchild.pk])).json()
     assert lineage["ancestors"] == [child.pk, parent.pk] and early.pk in lineage["judgments"]
+
+
+def test_a_registered_base_folder_counts_as_the_base_it_is_served_from(project, tmp_path):
+    """The demo serves SmolLM2's folder under a display name; warm start from the configured
+    folder must still see the deployed model as descending from it."""
+    folder = artifact(tmp_path, "smollm2")
+    served = services.model_base_deploy(
+        project=project, kind=ModelKind.POLICY, folder=folder, base="SmolLM2-135M-Instruct"
+    ).version
+    child = services.model_version_create(
+        project=project, kind=ModelKind.POLICY, base="ignored", snapshot=None, parent=served
+    )
+    for version in (served, child):
+        assert services.version_descends_from(version, "SmolLM2-135M-Instruct")
+        assert services.version_descends_from(version, str(folder))
+        assert services.version_descends_from(version, str(tmp_path / "." / "smollm2"))
+        assert not services.version_descends_from(version, str(artifact(tmp_path, f"other-{version.pk}")))
+    # A trained version's folder (it has a snapshot) is its own, not a base it began from.
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, manifest={}, content_hash="0" * 64, directory=str(tmp_path)
+    )
+    trained = evaluated(project, ModelKind.REWARD, tmp_path, {"accuracy": 0.7}, snapshot=snapshot)
+    assert not services.version_descends_from(trained, trained.artifact_path)
+    assert services.version_descends_from(trained, "tiny")
 
 
 def test_a_version_continues_only_from_a_finished_version_of_its_kind_and_project(project, tmp_path):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -90,8 +91,6 @@ class Command(BaseCommand):
         from training.services import model_base_deploy
 
         folder = runs.default_base("policy")
-        from pathlib import Path
-
         if not (Path(folder) / "config.json").exists():
             self.stdout.write("Converting SmolLM2-135M-Instruct from its GGUF (once; about a minute)...")
             from training.gguf import convert_smollm2
