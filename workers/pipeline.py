@@ -88,8 +88,12 @@ def pipeline_settings_update(
         try:
             cfg.full_clean(exclude=["project"])
         except ValidationError as exc:
-            field, messages = next(iter(exc.message_dict.items()))
-            raise InvalidInput(f"{field}: {' '.join(messages)}", field=field) from exc
+            # Only what this change sets is refused. A stored value that no longer passes (a base
+            # folder since moved away) must not stop an admin changing anything else, such as it.
+            refused = {field: msgs for field, msgs in exc.message_dict.items() if field in changes}
+            if refused:
+                field, messages = next(iter(refused.items()))
+                raise InvalidInput(f"{field}: {' '.join(messages)}", field=field) from exc
         cfg.save(update_fields=list(changes))
         after = {name: getattr(cfg, name) for name in changes}
         if before != after:

@@ -83,6 +83,25 @@ def test_a_bad_value_is_refused_with_its_field_and_nothing_is_saved(project, cha
     assert after == before and not AuditLog.objects.filter(action="pipeline.settings").exists()
 
 
+def test_a_stored_base_folder_that_vanished_blocks_only_a_change_to_it(project, tmp_path):
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    url = reverse("api-pipeline-settings", args=[project.pk])
+    admin = api(Role.ADMIN)
+    assert admin.patch(url, {"reward_base": str(folder)}, format="json").status_code == 200
+    folder.rmdir()
+    # Anything else can still be changed, and the stored folder is left as it was.
+    answer = admin.patch(url, {"min_new_items": 75}, format="json")
+    assert answer.status_code == 200, answer.content
+    cfg = pipeline_settings(project=project)
+    assert (cfg.min_new_items, cfg.reward_base) == (75, str(folder))
+    # Setting it again to the missing folder is refused; blanking it (the default base) is not.
+    refused = admin.patch(url, {"reward_base": str(folder)}, format="json")
+    assert refused.status_code == 400 and "no model folder" in str(refused.json())
+    assert admin.patch(url, {"reward_base": ""}, format="json").status_code == 200
+    assert pipeline_settings(project=project).reward_base == ""
+
+
 def test_an_admin_edits_them_in_the_django_admin_with_the_same_checks(project):
     cfg = pipeline_settings(project=project)
     client = Client()
