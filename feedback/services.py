@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import IntegrityError, OperationalError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from feedback.models import (
@@ -48,6 +48,8 @@ MAX_SKIP_REASON_CHARS = 500
 MAX_KEY_CHARS = 100
 MAX_EXTERNAL_ID_CHARS = 200
 _LEASE_ATTEMPTS = 20
+# How long next-task waits for a locked task when every open one is locked (see _lease_one).
+_LOCK_WAIT_MS = 2_000
 
 
 # --- Projects --------------------------------------------------------------------------------
@@ -407,26 +409,24 @@ def _lease_one(
     # SKIP LOCKED hands concurrent annotators different rows instead of a queue. When it finds
     # nothing, every open task left may be locked for a moment (its last seats being leased or
     # submitted right now), so the candidate is asked for once more, waiting for the lock: the
-    # holder is one short transaction. Without the wait, an annotator is told the queue is empty
-    # while a seat is still free, and the seat stays empty.
-    locks = [" FOR UPDATE OF t SKIP LOCKED", " FOR UPDATE OF t"]
-    if not connection.features.has_select_for_update_skip_locked:
-        locks = [""]
+    # holder is usually one short transaction, and the wait is bounded (_LOCK_WAIT_MS) for when
+    # it is not. Without the wait, an annotator is told the queue is empty while a seat is still
+    # free, and the seat stays empty.
+    row_locks = connection.features.has_select_for_update_skip_locked
     passed_over: list[int] = []
     for _ in range(_LEASE_ATTEMPTS):
         with transaction.atomic(), prepared_cursor() as cursor:
             sql, params = _open_tasks(
                 project=project, annotator=annotator, gold=gold, now=now, passed_over=passed_over
             )
-            for lock in locks:
-                cursor.execute(
-                    f"SELECT {_TASK_WITH_TEXT} WHERE t.id = (SELECT t.id {sql}"
-                    f" ORDER BY t.priority DESC, t.id LIMIT 1{lock})",
-                    params,
-                )
-                task_row = cursor.fetchone()
-                if task_row is not None:
-                    break
+            candidate = (
+                f"SELECT {_TASK_WITH_TEXT} WHERE t.id = (SELECT t.id {sql}"
+                f" ORDER BY t.priority DESC, t.id LIMIT 1{' FOR UPDATE OF t' if row_locks else ''}"
+            )
+            cursor.execute(f"{candidate}{' SKIP LOCKED' if row_locks else ''})", params)
+            task_row = cursor.fetchone()
+            if task_row is None and row_locks:
+                task_row = _candidate_waiting(cursor, f"{candidate})", params)
             if task_row is None:
                 return None
             task_id = task_row[0]
@@ -446,6 +446,24 @@ def _lease_one(
             pk = inserted[0]
         return _leased((pk, now, expires_at, left_side, *task_row), annotator=annotator)
     return None
+
+
+def _candidate_waiting(cursor: Any, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+    """The candidate row from `sql` (PostgreSQL, FOR UPDATE), waiting at most _LOCK_WAIT_MS for
+    its lock; None when the wait ran out. Inside the caller's transaction."""
+    cursor.execute("SELECT current_setting('lock_timeout')")
+    before = cursor.fetchone()[0]
+    try:
+        with transaction.atomic():  # a savepoint: a lock timeout spoils only itself
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{_LOCK_WAIT_MS}ms"])
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        row = None
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
+    return row
 
 
 # --- Next-task in one round trip (PostgreSQL) ---------------------------------------------------
@@ -493,18 +511,21 @@ def lease_function() -> tuple[str, str]:
             f"SELECT t.id INTO v_task {_inline(sql, params)} AND NOT (t.id = ANY(v_passed))"
             f" ORDER BY t.priority DESC, t.id LIMIT 1 FOR UPDATE OF t"
         )
-        # As in _lease_one: skip locked rows, and when that finds nothing, wait for the lock.
-        # Unlike _lease_one's, this transaction keeps the locks of the tasks it passed over (their
-        # seats filled meanwhile), so two annotators can each wait for a task the other passed
-        # over. PostgreSQL breaks that deadlock; the annotator it picks gets no task this time,
-        # not an error.
+        # As in _lease_one: skip locked rows, and when that finds nothing, wait for the lock, at
+        # most _LOCK_WAIT_MS. Unlike _lease_one's, this transaction keeps the locks of the tasks
+        # it passed over (their seats filled meanwhile), so two annotators can each wait for a
+        # task the other passed over. PostgreSQL breaks that deadlock; the annotator it picks
+        # gets no task this time, not an error.
         candidates[gold] = f"""{candidate} SKIP LOCKED;
                 IF v_task IS NULL THEN
+                    v_timeout := current_setting('lock_timeout');
                     BEGIN
+                        PERFORM set_config('lock_timeout', '{_LOCK_WAIT_MS}ms', true);
                         {candidate};
-                    EXCEPTION WHEN deadlock_detected THEN
+                    EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
                         v_task := NULL;
                     END;
+                    PERFORM set_config('lock_timeout', v_timeout, true);
                 END IF"""
     # Only table names, enum values and argument names are formatted in, as everywhere here.
     body = f"""
@@ -514,6 +535,7 @@ DECLARE
     v_task bigint;
     v_lease bigint;
     v_passed bigint[];
+    v_timeout text;
 BEGIN
     RETURN QUERY SELECT * FROM ({_inline(_HELD_SQL, ["p_annotator", "p_project"])}) held
         WHERE held.expires_at > p_now ORDER BY held.leased_at LIMIT 1;

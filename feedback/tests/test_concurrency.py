@@ -110,10 +110,12 @@ def test_a_judgment_submitted_twice_at_once_is_recorded_once():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_task_locked_for_a_moment_is_waited_for_not_reported_gone(lease_path):
+@pytest.mark.parametrize("held_for", ["a moment", "too long"])
+def test_a_locked_last_task_is_waited_for_not_reported_gone(lease_path, held_for):
     """The last open task is row-locked by a writer (another annotator's submit on it, say)
     when next-task asks. Skipping it would tell the annotator the queue is empty while it
-    still has a free seat; next-task waits for the writer and leases it."""
+    still has a free seat; next-task waits for the writer and leases it. A writer that holds
+    on longer than next-task waits (_LOCK_WAIT_MS) gets "nothing now", not a hung request."""
     if connection.vendor != "postgresql":
         pytest.skip("row locking is what is under test; it needs PostgreSQL (DATABASE_URL)")
     project = make_project(overlap_k=K, gold_rate=0.0)
@@ -152,6 +154,19 @@ def test_a_task_locked_for_a_moment_is_waited_for_not_reported_gone(lease_path):
     asker.join(timeout=0.5)
     # It is still waiting for the lock, not back with "nothing left".
     assert asker.is_alive() and asked == []
+    if held_for == "too long":
+        asker.join(timeout=services._LOCK_WAIT_MS / 1000 + 10)
+        assert not asker.is_alive() and asked == [None] and failures == []
+        # Inside a caller's transaction too, and the transaction keeps its own lock timeout.
+        with transaction.atomic(), connection.cursor() as cursor:
+            assert services.assignment_next(project=project, annotator=alice) is None
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == "0"
+        release.set()
+        holder.join(timeout=30)
+        # The wait was over for those requests only: the next one gets the task.
+        assert services.assignment_next(project=project, annotator=alice).task_id == task.pk
+        return
     release.set()
     holder.join(timeout=30)
     asker.join(timeout=30)
