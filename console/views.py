@@ -22,6 +22,7 @@ from curation import snapshots as curation_snapshots
 from curation.models import CurationDecision, Snapshot, Status
 from feedback import metrics as feedback_metrics
 from feedback.models import Project
+from flywheel.db import is_row_id
 from flywheel.errors import DomainError, InvalidInput
 from flywheel.models import Role, User
 from flywheel.roles import CURATORS, current_user, role_required
@@ -163,10 +164,12 @@ def _queue_response(
 
 
 def _int(raw: str | None) -> int | None:
+    """A row id from a form or query value, or None for anything that cannot name a row."""
     try:
-        return int(raw or "")
+        value = int(raw or "")
     except ValueError:
         return None
+    return value if is_row_id(value) else None
 
 
 @require_GET

@@ -29,6 +29,7 @@ from curation.models import (
 )
 from curation.text import exact_hash, exact_key
 from feedback.models import Project, Prompt, Response
+from feedback.validation import clean_optional_text
 from flywheel.errors import Conflict, InvalidInput, NotFound
 from flywheel.models import User
 from flywheel.services import audit_record
@@ -569,10 +570,14 @@ def project_recurate_mark(*, project: Project, actor: User | None) -> int:
 
 # --- Curator overrides -----------------------------------------------------------------------
 
+# A curator's reason, kept on the decision and in the audit log.
+MAX_REASON_CHARS = 2_000
+
 
 def decision_override(*, decision_id: int, actor: User, status: str, reason: str = "") -> CurationDecision:
     if status not in (Status.KEPT, Status.REJECTED, ""):
         raise InvalidInput("status must be kept, rejected, or empty to clear the override", field="status")
+    reason = clean_optional_text(reason, field="reason", max_chars=MAX_REASON_CHARS)
     with transaction.atomic():
         decision = CurationDecision.objects.select_for_update().filter(pk=decision_id).first()
         if decision is None:
@@ -703,6 +708,7 @@ def cluster_decide(*, decision_id: int, actor: User, status: str, reason: str = 
     for a cluster that is wrong as a whole: a false positive to keep, or spam to drop."""
     if status not in (Status.KEPT, Status.REJECTED):
         raise InvalidInput("status must be kept or rejected", field="status")
+    reason = clean_optional_text(reason, field="reason", max_chars=MAX_REASON_CHARS)
     with transaction.atomic():
         _cfg, decision, members = _locked_cluster(decision_id)
         for member in members:

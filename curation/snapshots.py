@@ -23,6 +23,7 @@ from curation.models import CurationDecision, CurationSettings, ItemKind, Snapsh
 from curation.services import PIPELINE_VERSION, curation_settings
 from feedback.models import Choice, ComparisonTask, Judgment, Project, Response, ResponseSource
 from feedback.selectors import aggregated_preferences
+from feedback.validation import clean_optional_text
 from flywheel.errors import Conflict
 from flywheel.models import User
 from flywheel.services import audit_record
@@ -108,6 +109,7 @@ def _settings_dict(cfg: CurationSettings) -> dict[str, Any]:
 
 def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> Snapshot:
     """Freeze the project's kept data now, write the exports, and record the manifest."""
+    note = clean_optional_text(note, field="note", max_chars=2_000)
     if CurationDecision.objects.filter(project=project, status=Status.PENDING).exists():
         raise Conflict("Some items are still being curated; try again when the pipeline has caught up")
     cfg = curation_settings(project=project)

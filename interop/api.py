@@ -13,13 +13,14 @@ from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback.api import JsonLinesParser, JsonlPlainParser
 from flywheel.errors import Conflict, InvalidInput
+from flywheel.parsers import JSONParser
 from flywheel.roles import IsCurator, current_user
 from interop import selectors, services
 from interop.formats.registry import FORMATS
