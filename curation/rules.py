@@ -31,6 +31,14 @@ reject good chat data:
   "coverage". A repeat means twice, or three times in texts under 20 words so
   that "Tabs or spaces? Tabs or spaces?" survives while "hello hello hello
   hello" does not. Overlapping occurrences are not double counted.
+* **Numbers and maths are not words.** Gopher counts "17", "*" and "2x" as words
+  without letters, so every arithmetic or algebra prompt ("What is 17 * 23?",
+  "Solve for x: 2x + 3 = 11") failed the 80%-have-a-letter rule and most
+  worked answers the mean-word-length rule. Tokens made of digits, operators,
+  brackets and one- or two-letter variables (with at least one digit or
+  operator: "391", "x^2", "3x^2/2", "\\frac{1}{2}", "=") are left out of the
+  word-shape rules, like code; the length rules still count them. A text with
+  no prose left (a bare "391", or "2x = 8") passes the letter rule, as code does.
 * **Longest word** (not in Gopher) rejects a single 80-character token in
   prose; URLs and file paths are exempt, code blocks are not looked at.
 * **Keyboard mash** (not in Gopher): short junk such as "asdfghjkl qwerty"
@@ -46,7 +54,9 @@ exempt from the longest-word cap, since those scripts do not space words
 
 Known misses: non-English text fails the stop-word rule once it is long enough
 (set ``min_stop_words`` to ``None`` for such projects); the keyboard-mash rule
-only knows QWERTY.
+only knows QWERTY; a string of bare numbers ("1234 5678 9999") has no prose and
+passes the word-shape rules, so only the length rules and the learned classifier
+see it.
 """
 
 from __future__ import annotations
@@ -176,6 +186,16 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf9
 # Markdown list/heading/quote markers are layout, not words.
 _MARKER_RE = re.compile(r"^(?:[-*+•‣◦▪●–>]|#{1,6}|\d{1,3}[.)])$")
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
+_PUNCT_ONLY_RE = re.compile(r"^[^\w\s]+$")
+# What makes a maths-shaped token maths on its own: a digit, a LaTeX command, or an operator
+# with a letter ("x^2", "a+b").
+_MATH_ANCHOR_RE = re.compile(r"\d|\\[A-Za-z]|[A-Za-z].*[=+\-−*/^<>×÷·≤≥≈≠±]|[=+\-−*/^<>×÷·≤≥≈≠±].*[A-Za-z]")
+# A token of arithmetic or algebra: digits, operators, brackets, punctuation, LaTeX commands and
+# variables of at most two letters, with at least one digit, operator or command in it.
+_MATH_TOKEN_RE = re.compile(
+    r"^(?=.*(?:[\d=+\-−*/^<>×÷·≤≥≈≠±√∑∫∞]|\\[A-Za-z]))"
+    r"(?:\\[A-Za-z]+|(?<![A-Za-z])[A-Za-z]{1,2}(?![A-Za-z])|[\d.,:;%'$_|!?()\[\]{}=+\-−*/^<>×÷·≤≥≈≠±√∑∫π∞])+$"
+)
 _HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•‣◦▪●–]|\d{1,3}[.)])\s")
 _ELLIPSIS_END_RE = re.compile(r"(?:\.\.\.|…)\s*$")
@@ -209,7 +229,12 @@ def _split(text: str) -> _Text:
         if not in_code:
             prose_lines.append(line)
     prose = "\n".join(prose_lines)
-    prose_tokens = [token for token in prose.split() if not _MARKER_RE.match(token)]
+    tokens = prose.split()
+    prose_tokens = [
+        token
+        for token, is_math in zip(tokens, _math_mask(tokens), strict=True)
+        if not is_math and not _MARKER_RE.match(token)
+    ]
     prose_words = [word for word in (token.strip(_EDGE_PUNCT) for token in prose_tokens) if word]
     lines = [line.strip() for line in prose_lines if line.strip()]
     paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", prose) if block.strip()]
@@ -221,6 +246,28 @@ def _split(text: str) -> _Text:
         lines=lines,
         paragraphs=paragraphs,
     )
+
+
+def _math_mask(tokens: list[str]) -> list[bool]:
+    """Which tokens are arithmetic or algebra rather than words.
+
+    A token with a digit, a LaTeX command, or an operator and a letter ("391", "2x", "x^2",
+    "\\frac{1}{2}") is maths. A bare operator ("=", "+", "*") is maths next to one of those
+    or to a one-letter variable, so "a + b" is maths and "*** ***" or ">>> here <<<" is not;
+    and bare punctuation right after maths ("2 + 2 = ?") belongs to it.
+    """
+    shaped = [bool(_MATH_TOKEN_RE.match(token)) for token in tokens]
+    anchor = [ok and bool(_MATH_ANCHOR_RE.search(t)) for t, ok in zip(tokens, shaped, strict=True)]
+    variable = [len(token) == 1 and token.isalpha() for token in tokens]
+    mask = list(anchor)
+    for i in range(len(tokens)):
+        if shaped[i] and not anchor[i]:
+            neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
+            mask[i] = any(anchor[j] or variable[j] for j in neighbours)
+    for i in range(1, len(tokens)):
+        if not mask[i] and mask[i - 1] and _PUNCT_ONLY_RE.match(tokens[i]):
+            mask[i] = True
+    return mask
 
 
 def _dup_fraction(items: list[str]) -> float:

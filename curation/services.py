@@ -36,7 +36,7 @@ from flywheel.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "curation-1"
+PIPELINE_VERSION = "curation-2"  # 2: numbers and maths are not words (curation.rules)
 CLAIM_TTL = timedelta(minutes=15)
 BATCH_SIZE = 200
 SCHEME = dedup.SignatureScheme()

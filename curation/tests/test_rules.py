@@ -20,6 +20,13 @@ GOOD_PROMPTS = [
     "How do I fix the dependency order?",
     "Why does this loop never end?\n```python\nwhile True:\n    pass\n    pass\n    pass\n```",
     "请解释一下量子纠缠",
+    # Numbers and maths are not words without letters (Gopher's rule would fail all of these).
+    "What is 17 * 23?",
+    "Solve for x: 2x + 3 = 11",
+    "Compute 3 + 4 * 2 - 1 = ?",
+    "Integrate x^2 + 3x + 2 dx from 0 to 1.",
+    "Find the determinant of [[1, 2], [3, 4]].",
+    "Simplify \\frac{x^2 - 1}{x - 1} for x != 1.",
 ]
 
 GOOD_RESPONSES = [
@@ -33,6 +40,12 @@ GOOD_RESPONSES = [
     "Use a context manager so the file is closed even if an exception is raised:\n\n"
     "```python\nwith open(path) as handle:\n    data = handle.read()\n```\n\n"
     "See https://docs.python.org/3/reference/compound_stmts.html#the-with-statement for details.",
+    "391",
+    "17 * 23 = 391",
+    "2x + 3 = 11\n2x = 8\nx = 4",
+    "det = 1*4 - 2*3 = -2",
+    "We have 3 + 4 * 2 - 1 = 3 + 8 - 1 = 10, so the answer is 10.",
+    "Step 1: 12 + 30 = 42\nStep 2: 42 / 6 = 7\nStep 3: 7 * 3 = 21\nSo the total is 21 apples.",
 ]
 
 
@@ -58,6 +71,9 @@ LOREM_BULLETS = (
         ("asdf asdf asdf", "prompt", "keyboard_mash"),
         ("hello hello hello hello", "prompt", "top_2gram_coverage"),
         ("!!!!!!", "response", "alpha_words"),
+        ("!!! ??? ### ~~~ @@@", "prompt", "alpha_words"),
+        ("*** *** *** *** ===", "prompt", "alpha_words"),
+        ("Click >>> here <<< now !!! $$$ $$$ $$$ *** ***", "prompt", "alpha_words"),
         ("sdkjfh qwertyuiop asdfghjkl", "prompt", "keyboard_mash"),
         ("Buy now!\nBuy now!\nBuy now!\nBuy now!\nBest price", "response", "dup_line_fraction"),
         ("a" * 80, "response", "longest_word"),
