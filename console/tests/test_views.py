@@ -229,6 +229,30 @@ def test_the_models_page_says_which_version_a_model_continued_from(project, caro
     assert "continued from v1" in second and "continued from" not in first
 
 
+def test_the_models_page_shows_every_kind_of_metric(project, carol, tmp_path):
+    """Text, nothing, whole numbers, floats and a training summary all show; before, every
+    value that was not a number came out blank."""
+    v1, _v2 = promoted_reward_models(project, tmp_path)
+    metrics = {
+        "accuracy": 0.612345,
+        "evaluated_on": "validation+gold",
+        "against_number": None,
+        "n": 15,
+        "train": {"kind": "reward", "final_loss": 1.25, "steps": 12, "epochs": 1.0, "output_dir": "/x"},
+    }
+    ModelVersion.objects.filter(pk=v1.pk).update(metrics=metrics)
+    page = client(carol).get(reverse("console-models", args=[project.pk])).content.decode()
+    (row,) = [r for r in page.split('data-version="') if r.startswith("1")]
+    for shown in ("accuracy: 0.6123", "evaluated_on: validation+gold", "against_number: –", "n: 15"):
+        assert shown in row, shown
+    # The summary's first four entries (PostgreSQL's jsonb keeps its own key order), and a mark
+    # that there is more.
+    summary = row.split("train: ")[1].split("<br>")[0]
+    entries = summary.split(", ")
+    assert entries[-1] == "…" and len(entries) == 5, summary
+    assert set(entries[:4]) <= {"kind=reward", "final_loss=1.25", "steps=12", "epochs=1", "output_dir=/x"}
+
+
 def test_the_pipeline_page_shows_the_loops_settings_and_admins_get_a_way_to_change_them(project, carol):
     from workers.pipeline import pipeline_settings_update
 
