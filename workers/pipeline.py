@@ -12,7 +12,6 @@ import logging
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -492,17 +491,3 @@ def with_embeddings(pools: dict[int, list[Candidate]], texts: dict[int, str]) ->
         key: [replace(c, embedding=tuple(found[texts[c.id]].tolist())) for c in candidates]
         for key, candidates in pools.items()
     }
-
-
-def pipeline_demo_settings(
-    *, project: Project, reward_base: Path | None = None, policy_base: Path | None = None
-) -> None:
-    """Short loop for the demo: retrain after a handful of new judgments."""
-    cfg = pipeline_settings(project=project)
-    cfg.min_new_items = 5
-    cfg.max_age_hours = 1
-    if reward_base:
-        cfg.reward_base = str(reward_base)
-    if policy_base:
-        cfg.policy_base = str(policy_base)
-    cfg.save()

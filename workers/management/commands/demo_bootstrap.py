@@ -34,6 +34,7 @@ class Command(BaseCommand):
         cfg.reward_config = cfg.reward_config or dict(demo.DEMO_REWARD_CONFIG)
         cfg.policy_config = cfg.policy_config or dict(demo.DEMO_POLICY_CONFIG)
         cfg.generation_max_new_tokens = 96
+        cfg.candidates_per_prompt = demo.DEMO_CANDIDATES_PER_PROMPT
         cfg.save()
         from curation.services import curation_settings
         from training.services import gate_settings
