@@ -187,6 +187,8 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf9
 _MARKER_RE = re.compile(r"^(?:[-*+•‣◦▪●–>]|#{1,6}|\d{1,3}[.)])$")
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 _PUNCT_ONLY_RE = re.compile(r"^[^\w\s]+$")
+# A character without which a token cannot be maths (see _MATH_TOKEN_RE's lookahead).
+_MATH_CHAR_RE = re.compile(r"[\d=+\-−*/^<>×÷·≤≥≈≠±√∑∫∞\\]")
 # What makes a maths-shaped token maths on its own: a digit, a LaTeX command, or an operator
 # with a letter ("x^2", "a+b").
 _MATH_ANCHOR_RE = re.compile(r"\d|\\[A-Za-z]|[A-Za-z].*[=+\-−*/^<>×÷·≤≥≈≠±]|[=+\-−*/^<>×÷·≤≥≈≠±].*[A-Za-z]")
@@ -256,14 +258,18 @@ def _math_mask(tokens: list[str]) -> list[bool]:
     or to a one-letter variable, so "a + b" is maths and "*** ***" or ">>> here <<<" is not;
     and bare punctuation right after maths ("2 + 2 = ?") belongs to it.
     """
-    shaped = [bool(_MATH_TOKEN_RE.match(token)) for token in tokens]
-    anchor = [ok and bool(_MATH_ANCHOR_RE.search(t)) for t, ok in zip(tokens, shaped, strict=True)]
-    variable = [len(token) == 1 and token.isalpha() for token in tokens]
-    mask = list(anchor)
-    for i in range(len(tokens)):
-        if shaped[i] and not anchor[i]:
-            neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
-            mask[i] = any(anchor[j] or variable[j] for j in neighbours)
+    # Most tokens have no digit, operator or backslash and cannot be maths: only the others
+    # are looked at (curation measures every item; this keeps the rules' cost near Gopher's).
+    shaped = {i for i, t in enumerate(tokens) if _MATH_CHAR_RE.search(t) and _MATH_TOKEN_RE.match(t)}
+    mask = [False] * len(tokens)
+    if not shaped:
+        return mask
+    anchor = {i for i in shaped if _MATH_ANCHOR_RE.search(tokens[i])}
+    for i in shaped:
+        mask[i] = i in anchor or any(
+            j in anchor or (0 <= j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isalpha())
+            for j in (i - 1, i + 1)
+        )
     for i in range(1, len(tokens)):
         if not mask[i] and mask[i - 1] and _PUNCT_ONLY_RE.match(tokens[i]):
             mask[i] = True
