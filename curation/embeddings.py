@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from django.core.exceptions import ImproperlyConfigured
+
+from flywheel.env import env_int
 
 DIMENSIONS = 384
 _lock = threading.Lock()
@@ -35,10 +38,11 @@ def _model() -> Any:
 
 def threads() -> int:
     """The torch threads embedding runs with (see _model)."""
-    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if requested.isdigit() and int(requested) >= 1:
-        return int(requested)
-    return max(1, min(2, os.cpu_count() or 1))
+    fallback = max(1, min(2, os.cpu_count() or 1))
+    try:
+        return env_int("OMP_NUM_THREADS", fallback, minimum=1)
+    except ImproperlyConfigured:
+        return fallback  # training refuses a bad value by name; embedding still runs
 
 
 def embed(texts: list[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
