@@ -583,6 +583,7 @@ def _snapshots_page(request: HttpRequest, project: Project, status: int = 200, *
         page=page,
         all_snapshots=selectors.snapshots_for(project=project).values_list("id", "version")[:200],
         pending=selectors.curation_progress(project=project).pending,
+        note_max=curation_snapshots.MAX_NOTE_CHARS,
         **extra,
     )
 
@@ -597,12 +598,12 @@ def snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
 @curator
 def snapshot_create(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(project_id)
+    note = request.POST.get("note", "").strip()
     try:
-        snapshot = curation_snapshots.snapshot_create(
-            project=project, actor=current_user(request), note=request.POST.get("note", "").strip()[:2000]
-        )
+        snapshot = curation_snapshots.snapshot_create(project=project, actor=current_user(request), note=note)
     except DomainError as exc:
-        return _snapshots_page(request, project, status=exc.status, error=exc.message)
+        # The note comes back in the form, so a refused one is not lost.
+        return _snapshots_page(request, project, status=exc.status, error=exc.message, note=note)
     messages.success(request, f"Created snapshot v{snapshot.version}.")
     return redirect("console-snapshots", project_id=project.pk)
 

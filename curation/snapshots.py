@@ -40,6 +40,9 @@ EXPORT_FILES = (
 )
 
 
+MAX_NOTE_CHARS = 2_000
+
+
 def split_for(group_hash: str, validation_percent: int) -> str:
     bucket = int(hashlib.sha256(group_hash.encode()).hexdigest()[:8], 16) % 100
     return SnapshotItem.Split.VALIDATION if bucket < validation_percent else SnapshotItem.Split.TRAIN
@@ -109,7 +112,7 @@ def _settings_dict(cfg: CurationSettings) -> dict[str, Any]:
 
 def snapshot_create(*, project: Project, actor: User | None, note: str = "") -> Snapshot:
     """Freeze the project's kept data now, write the exports, and record the manifest."""
-    note = clean_optional_text(note, field="note", max_chars=2_000)
+    note = clean_optional_text(note, field="note", max_chars=MAX_NOTE_CHARS)
     if CurationDecision.objects.filter(project=project, status=Status.PENDING).exists():
         raise Conflict("Some items are still being curated; try again when the pipeline has caught up")
     cfg = curation_settings(project=project)

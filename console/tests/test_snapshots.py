@@ -44,3 +44,25 @@ def test_it_compares_two_snapshots_by_what_was_added_and_removed_and_why(project
     page = client.get(reverse("console-snapshot-compare", args=[project.pk]), {"a": first.pk, "b": second.pk})
     assert page.status_code == 200
     assert "response rejected by a curator" in page.content.decode()
+
+
+def test_a_note_over_the_limit_is_refused_and_kept_in_the_form_not_cut_short(project, carol):
+    from curation.models import Snapshot
+    from curation.snapshots import MAX_NOTE_CHARS
+
+    curated_project(project)
+    client = Client()
+    client.force_login(carol)
+    url = reverse("console-snapshot-create", args=[project.pk])
+    long_note = "why " * (MAX_NOTE_CHARS // 4) + "this"
+
+    page = client.post(url, {"note": long_note})
+    assert page.status_code == 400
+    body = page.content.decode()
+    assert "note" in body and f"{MAX_NOTE_CHARS}" in body
+    assert f'value="{long_note}"' in body, "the refused note should come back in the form"
+    assert not Snapshot.objects.filter(project=project).exists()
+
+    done = client.post(url, {"note": "  first cut  "})
+    assert done.status_code == 302
+    assert Snapshot.objects.get(project=project).note == "first cut"
