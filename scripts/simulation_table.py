@@ -3,7 +3,8 @@
     .venv/bin/python scripts/simulation_table.py docs/simulation-records/session6/s6-minilm-*-[0-9].json
     .venv/bin/python scripts/simulation_table.py --against oracle random-*.json oracle-*.json
 
-`--against POLICY` sets the policy held against random (default uncertainty).
+`--against POLICY` sets the policy held against random (default uncertainty); `--rounds N` cuts
+every run at round N (rounds 1–N of a longer run are the same computation as an N-round run).
 
 Mean ± standard error over seeds per round (deployed model and each round's new version), the
 judgments uncertainty needs to reach random's mean accuracy at each round (interpolated between
@@ -13,6 +14,7 @@ row per seed. Only seeds with a record for both policies count, so every compari
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -58,11 +60,13 @@ def reach(curve: Curve, target: float, spent: float) -> str:
     return f"{interpolated:,.0f} ({1 - interpolated / spent:.0%})".replace("-", "−")
 
 
-def main(paths: list[str]) -> None:
+def main(paths: list[str], *, cut: int | None = None) -> None:
     results: dict[str, dict[int, SimulationResult]] = {p: {} for p in POLICIES}
     for path in paths:
         for result in results_load(Path(path)):
             if result.config.selection in results:
+                if cut is not None:
+                    result = dataclasses.replace(result, rounds=result.rounds[:cut])
                 results[result.config.selection][result.config.seed] = result
     other = POLICIES[1]
     seeds = sorted(set(results["random"]) & set(results[other]))
@@ -164,6 +168,11 @@ def pct_free(values: list[float]) -> str:
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    if arguments[:1] == ["--against"]:
-        POLICIES[1], arguments = arguments[1], arguments[2:]
-    main(arguments)
+    cut = None
+    while arguments[:1] in (["--against"], ["--rounds"]):
+        if arguments[0] == "--against":
+            POLICIES[1] = arguments[1]
+        else:
+            cut = int(arguments[1])
+        arguments = arguments[2:]
+    main(arguments, cut=cut)
