@@ -16,8 +16,9 @@ from django.utils import timezone
 from console.models import CurationSettingsRevision
 from curation import rules
 from curation.models import CurationDecision, CurationSettings, Status
-from curation.services import curation_settings, decision_override, project_recurate_mark
+from curation.services import MAX_REASON_CHARS, curation_settings, decision_override, project_recurate_mark
 from feedback.models import Assignment, AssignmentState, Project
+from feedback.validation import clean_optional_text
 from flywheel.errors import Conflict, InvalidInput, NotFound
 from flywheel.models import Role, User
 from flywheel.services import audit_record
@@ -93,6 +94,7 @@ def thresholds_apply(
     with half-old, half-new settings.
     """
     overrides = _validated(rule_overrides, near_dup_threshold)
+    reason = clean_optional_text(reason, field="reason", max_chars=MAX_REASON_CHARS)
     curation_settings(project=project)
     with transaction.atomic():
         cfg = CurationSettings.objects.select_for_update().get(project=project)

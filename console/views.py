@@ -51,7 +51,8 @@ def _render(
 
 
 def _reason(request: HttpRequest, default: str) -> str:
-    return request.POST.get("reason", "").strip()[:2000] or default
+    # Not cut short here: the service checks it (length, NUL) and refuses it by name.
+    return request.POST.get("reason", "").strip() or default
 
 
 def _is_htmx(request: HttpRequest) -> bool:

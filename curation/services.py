@@ -639,6 +639,7 @@ def cluster_set_representative(*, decision_id: int, actor: User, reason: str = "
     Each changed member gets an audit row. A later re-curation forms clusters afresh under
     the project's representative policy; an override is what pins a status for good.
     """
+    reason = clean_optional_text(reason, field="reason", max_chars=MAX_REASON_CHARS)
     with transaction.atomic():
         cfg, decision, members = _locked_cluster(decision_id)
         old_representative = decision.cluster_representative_id

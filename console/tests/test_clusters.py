@@ -102,3 +102,50 @@ def test_it_rejects_a_whole_cluster(project, carol):
     services.cluster_decide(decision_id=rep.pk, actor=carol, status=Status.REJECTED, reason="spam")
     rep.refresh_from_db()
     assert rep.status == Status.REJECTED and rep.override_reason == "spam"
+
+
+@pytest.mark.parametrize(
+    ("reason", "refusal"),
+    [("x" * (services.MAX_REASON_CHARS + 1), "the limit is 2,000"), ("why\x00not", "reason")],
+)
+def test_a_bad_reason_is_refused_by_name_on_every_console_form_that_takes_one(
+    project, carol, reason, refusal
+):
+    """Representative, keep/reject a cluster, and restore thresholds: refused with a message,
+    nothing changed, never cut short or passed on to the database."""
+    from django.contrib.messages import get_messages
+    from django.test import Client
+    from django.urls import reverse
+
+    from console import services as console_services
+
+    world = curated_project(project)
+    new = world.decision(world.near)
+    rep = world.decision(world.base)
+    console_services.thresholds_apply(
+        project=project,
+        actor=carol,
+        rule_overrides={},
+        near_dup_threshold=0.7,
+        reason="first",
+        recurate=False,
+    )
+    audits = AuditLog.objects.count()
+    client = Client()
+    client.force_login(carol)
+    posts = [
+        (reverse("console-cluster-representative", args=[project.pk, new.pk]), {"reason": reason}),
+        (
+            reverse("console-cluster-decide", args=[project.pk, rep.pk]),
+            {"reason": reason, "action": "reject"},
+        ),
+        (reverse("console-thresholds-restore", args=[project.pk]), {"reason": reason}),
+    ]
+    for url, data in posts:
+        page = client.post(url, data)
+        assert page.status_code == 302, url
+        shown = [str(m) for m in get_messages(page.wsgi_request)]
+        assert any(refusal in m for m in shown), (url, shown)
+    assert AuditLog.objects.count() == audits
+    new.refresh_from_db(), rep.refresh_from_db()
+    assert new.cluster_representative_id == rep.pk and rep.status == Status.KEPT

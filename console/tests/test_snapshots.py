@@ -59,7 +59,7 @@ def test_a_note_over_the_limit_is_refused_and_kept_in_the_form_not_cut_short(pro
     page = client.post(url, {"note": long_note})
     assert page.status_code == 400
     body = page.content.decode()
-    assert "note" in body and f"{MAX_NOTE_CHARS}" in body
+    assert f"the limit is {MAX_NOTE_CHARS:,}" in body
     assert f'value="{long_note}"' in body, "the refused note should come back in the form"
     assert not Snapshot.objects.filter(project=project).exists()
 
