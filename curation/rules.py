@@ -187,16 +187,19 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf9
 _MARKER_RE = re.compile(r"^(?:[-*+•‣◦▪●–>]|#{1,6}|\d{1,3}[.)])$")
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 _PUNCT_ONLY_RE = re.compile(r"^[^\w\s]+$")
+# Operators, as a character class body: those that sit between terms, and the others.
+_OPERATORS = r"=+\-−*/^<>×÷·≤≥≈≠±"
+_MATH_SYMBOLS = _OPERATORS + "√∑∫∞"
 # A character without which a token cannot be maths (see _MATH_TOKEN_RE's lookahead).
-_MATH_CHAR_RE = re.compile(r"[\d=+\-−*/^<>×÷·≤≥≈≠±√∑∫∞\\]")
+_MATH_CHAR_RE = re.compile(rf"[\d{_MATH_SYMBOLS}\\]")
 # What makes a maths-shaped token maths on its own: a digit, a LaTeX command, or an operator
 # with a letter ("x^2", "a+b").
-_MATH_ANCHOR_RE = re.compile(r"\d|\\[A-Za-z]|[A-Za-z].*[=+\-−*/^<>×÷·≤≥≈≠±]|[=+\-−*/^<>×÷·≤≥≈≠±].*[A-Za-z]")
+_MATH_ANCHOR_RE = re.compile(rf"\d|\\[A-Za-z]|[A-Za-z].*[{_OPERATORS}]|[{_OPERATORS}].*[A-Za-z]")
 # A token of arithmetic or algebra: digits, operators, brackets, punctuation, LaTeX commands and
 # variables of at most two letters, with at least one digit, operator or command in it.
 _MATH_TOKEN_RE = re.compile(
-    r"^(?=.*(?:[\d=+\-−*/^<>×÷·≤≥≈≠±√∑∫∞]|\\[A-Za-z]))"
-    r"(?:\\[A-Za-z]+|(?<![A-Za-z])[A-Za-z]{1,2}(?![A-Za-z])|[\d.,:;%'$_|!?()\[\]{}=+\-−*/^<>×÷·≤≥≈≠±√∑∫π∞])+$"
+    rf"^(?=.*(?:[\d{_MATH_SYMBOLS}]|\\[A-Za-z]))"
+    rf"(?:\\[A-Za-z]+|(?<![A-Za-z])[A-Za-z]{{1,2}}(?![A-Za-z])|[\d.,:;%'$_|!?()\[\]{{}}{_MATH_SYMBOLS}π])+$"
 )
 _HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•‣◦▪●–]|\d{1,3}[.)])\s")
