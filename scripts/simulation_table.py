@@ -14,6 +14,7 @@ row per seed. Only seeds with a record for both policies count, so every compari
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -192,12 +193,10 @@ def pct_free(values: list[float]) -> str:
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    cut = None
-    while arguments[:1] in (["--against"], ["--rounds"]):
-        if arguments[0] == "--against":
-            POLICIES[1] = arguments[1]
-        else:
-            cut = int(arguments[1])
-        arguments = arguments[2:]
-    main(arguments, cut=cut)
+    parser = argparse.ArgumentParser(description="Random against another policy, from --json records.")
+    parser.add_argument("--against", default=POLICIES[1], help="the policy held against random")
+    parser.add_argument("--rounds", type=int, default=None, help="cut every run at this round")
+    parser.add_argument("records", nargs="+")
+    options = parser.parse_args()
+    POLICIES[1] = options.against
+    main(options.records, cut=options.rounds)
