@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
 
+from console import services as console_services
 from console.tests.factories import curated_project
 from curation import services
 from curation.models import CurationDecision, Status
@@ -113,12 +117,6 @@ def test_a_bad_reason_is_refused_by_name_on_every_console_form_that_takes_one(
 ):
     """Representative, keep/reject a cluster, and restore thresholds: refused with a message,
     nothing changed, never cut short or passed on to the database."""
-    from django.contrib.messages import get_messages
-    from django.test import Client
-    from django.urls import reverse
-
-    from console import services as console_services
-
     world = curated_project(project)
     new = world.decision(world.near)
     rep = world.decision(world.base)

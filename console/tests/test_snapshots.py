@@ -9,8 +9,8 @@ from django.urls import reverse
 from console import selectors
 from console.tests.factories import curated_project
 from curation import services as curation_services
-from curation.models import CurationDecision, SnapshotItem, Status
-from curation.snapshots import snapshot_create
+from curation.models import CurationDecision, Snapshot, SnapshotItem, Status
+from curation.snapshots import MAX_NOTE_CHARS, snapshot_create
 from curation.tests.factories import add_demo, add_prompt, paragraph
 
 pytestmark = pytest.mark.django_db
@@ -47,9 +47,6 @@ def test_it_compares_two_snapshots_by_what_was_added_and_removed_and_why(project
 
 
 def test_a_note_over_the_limit_is_refused_and_kept_in_the_form_not_cut_short(project, carol):
-    from curation.models import Snapshot
-    from curation.snapshots import MAX_NOTE_CHARS
-
     curated_project(project)
     client = Client()
     client.force_login(carol)
